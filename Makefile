@@ -1,0 +1,28 @@
+# Each target installs what it needs into .venv first (torch pinned to the CPU build).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint benchmark benchmark-quick
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test,benchmark]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m skflash.demo
+
+test: $(STAMP)
+	$(BIN)/ruff check skflash tests benchmarks examples
+	$(BIN)/ruff format --check skflash tests benchmarks examples
+	$(BIN)/python -m pytest -n 2 -q
+
+benchmark: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+benchmark-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run --quick

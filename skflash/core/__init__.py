@@ -1,0 +1,1 @@
+"""The Flash core: Task, Trainer, registries and finetuning strategies."""

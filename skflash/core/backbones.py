@@ -1,0 +1,70 @@
+"""Backbones for tabular data, looked up by name in :data:`TABULAR_BACKBONES`.
+
+A backbone factory takes the number of input features and returns the feature
+extractor and the width of its output; a task adds its head on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from skflash.core.registry import FlashRegistry
+
+TABULAR_BACKBONES = FlashRegistry("backbones")
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "identity": nn.Identity,
+}
+
+
+def activation_module(activation: str | type[nn.Module]) -> nn.Module:
+    """An activation layer from a name such as ``"relu"`` or an ``nn.Module`` class."""
+    if isinstance(activation, str):
+        if activation.lower() not in _ACTIVATIONS:
+            raise ValueError(
+                f"Unknown activation {activation!r}; choose one of {sorted(_ACTIVATIONS)} "
+                "or pass an nn.Module class."
+            )
+        return _ACTIVATIONS[activation.lower()]()
+    if isinstance(activation, type) and issubclass(activation, nn.Module):
+        return activation()
+    raise TypeError(f"activation must be a name or an nn.Module class, got {activation!r}.")
+
+
+@TABULAR_BACKBONES(name="linear")
+def linear(num_features: int) -> tuple[nn.Module, int]:
+    """No hidden layer: the head alone makes a linear model."""
+    return nn.Identity(), int(num_features)
+
+
+@TABULAR_BACKBONES(name="mlp")
+def mlp(
+    num_features: int,
+    hidden_sizes: Sequence[int] = (128, 64),
+    activation: str | type[nn.Module] = "relu",
+    dropout: float = 0.0,
+) -> tuple[nn.Module, int]:
+    """Fully connected hidden layers, each followed by the activation and dropout."""
+    if isinstance(hidden_sizes, int):
+        hidden_sizes = (hidden_sizes,)
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    layers: list[nn.Module] = []
+    width = int(num_features)
+    for size in hidden_sizes:
+        if int(size) < 1:
+            raise ValueError(f"hidden_sizes must be positive integers, got {tuple(hidden_sizes)}.")
+        layers += [nn.Linear(width, int(size)), activation_module(activation)]
+        if dropout:
+            layers.append(nn.Dropout(float(dropout)))
+        width = int(size)
+    return nn.Sequential(*layers), width

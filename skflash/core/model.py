@@ -1,0 +1,373 @@
+"""Task: a LightningModule made of a model, a loss, an optimizer and metrics.
+
+The Task holds the model and the step logic; the Trainer runs the loop. A Task fitted on
+a :class:`~skflash.data.data_module.DataModule` adopts its Preprocess and Postprocess,
+which is what lets :meth:`Task.predict` take raw data and what its checkpoints keep.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.utilities.apply_func import move_data_to_device
+from torch import nn
+from torch.optim import Optimizer
+
+from skflash.core.optimizers import optimizer_class, scheduler_class
+from skflash.data.auto_dataset import AutoDataset
+from skflash.data.pipeline import DataPipeline
+from skflash.data.process import Postprocess, Preprocess
+
+STAGES = ("train", "val", "test")
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _callable_name(fn: Any) -> str:
+    named = fn if inspect.isfunction(fn) or inspect.isclass(fn) else type(fn)
+    return getattr(fn, "__name__", None) or named.__name__
+
+
+def named_callables(value: Any, what: str) -> dict[str, Callable]:
+    """Name each of one callable, a list or a dict: a dict key, else its lower-cased name."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        items = [(_callable_name(fn).lower(), fn) for fn in value]
+    else:
+        items = [(_callable_name(value).lower(), value)]
+    for name, fn in items:
+        if not callable(fn):
+            raise TypeError(f"Each {what} must be callable; {name!r} is {fn!r}.")
+    names = [name for name, _ in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Two {what} share a name in {names}; pass a dict to name them.")
+    return dict(items)
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _class_path(obj: object) -> str:
+    return f"{type(obj).__module__}:{type(obj).__qualname__}"
+
+
+def _import_class(path: str, base: type) -> type | None:
+    module_name, _, qualname = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError):
+        return None
+    return target if inspect.isclass(target) and issubclass(target, base) else None
+
+
+class Task(pl.LightningModule):
+    """A general Task: train ``model`` with ``loss_fn`` and ``optimizer``, log ``metrics``.
+
+    Parameters
+    ----------
+    model : nn.Module, optional
+        The network; ``forward`` calls it.
+    loss_fn : callable, list or dict of callables
+        Losses ``fn(y_hat, y)``, summed; each is logged under its name.
+    optimizer : str, Optimizer class or instance, default="adam"
+        A name such as ``"adam"``, ``"sgd"`` or ``"adamw"``, a class, or a ready instance.
+    optimizer_kwargs : dict, optional
+        Extra arguments for the optimizer class.
+    scheduler : str, scheduler class or instance, or Lightning scheduler dict, optional
+    scheduler_kwargs : dict, optional
+    metrics : callable, list or dict, optional
+        ``metric(y_hat, y)``; torchmetrics objects are copied for each stage so train,
+        val and test never share state.
+    learning_rate : float, default=1e-3
+    preprocess, postprocess : optional
+        Used by :meth:`predict`; replaced by a DataModule's own when fitted on one.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> import skflash as flash
+    >>> task = flash.Task(nn.Linear(3, 1), loss_fn=torch.nn.functional.mse_loss)
+    >>> task.predict(torch.zeros(2, 3)).__len__()
+    2
+    """
+
+    #: The Preprocess a subclass builds when none is given (also when loading a checkpoint).
+    preprocess_cls: type[Preprocess] | None = None
+    #: The Postprocess a subclass builds when none is given.
+    postprocess_cls: type[Postprocess] | None = None
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        loss_fn: Callable | Sequence[Callable] | Mapping[str, Callable] | None = None,
+        optimizer: str | type[Optimizer] | Optimizer = "adam",
+        optimizer_kwargs: dict[str, Any] | None = None,
+        scheduler: Any = None,
+        scheduler_kwargs: dict[str, Any] | None = None,
+        metrics: Any = None,
+        learning_rate: float = 1e-3,
+        preprocess: Preprocess | None = None,
+        postprocess: Postprocess | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(optimizer, str):
+            optimizer_class(optimizer)  # fail early on an unknown name
+        if isinstance(scheduler, str):
+            scheduler_class(scheduler)
+        self.model = model
+        self.loss_fn = named_callables(loss_fn, "loss_fn")
+        self.optimizer = optimizer
+        self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.scheduler = scheduler
+        self.scheduler_kwargs = dict(scheduler_kwargs or {})
+        self.learning_rate = learning_rate
+        metric_fns = named_callables(metrics, "metric")
+        # One copy per stage: a metric shared by train and val corrupts both.
+        self._metric_fns: dict[str, dict[str, Callable]] = {}
+        for stage in STAGES:
+            self._metric_fns[stage] = {}
+            modules = nn.ModuleDict()
+            for name, fn in metric_fns.items():
+                if isinstance(fn, nn.Module):
+                    modules[name] = copy.deepcopy(fn)
+                    self._metric_fns[stage][name] = modules[name]
+                else:
+                    self._metric_fns[stage][name] = fn
+            setattr(self, f"{stage}_metrics", modules)
+        self._loss_modules = nn.ModuleDict(
+            {name: fn for name, fn in self.loss_fn.items() if isinstance(fn, nn.Module)}
+        )
+        if preprocess is None and self.preprocess_cls is not None:
+            preprocess = self.preprocess_cls()
+        if postprocess is None and self.postprocess_cls is not None:
+            postprocess = self.postprocess_cls()
+        self.data_pipeline = DataPipeline(preprocess, postprocess)
+        self._stage = "train"
+        self.save_hyperparameters(
+            ignore=["model", "preprocess", "postprocess"], frame=inspect.currentframe()
+        )
+        for key in [k for k, v in self.hparams.items() if not _is_plain(v)]:
+            del self.hparams[key]  # checkpoints keep plain values only
+
+    # ------------------------------------------------------------------ data pipeline
+    @property
+    def preprocess(self) -> Preprocess:
+        return self.data_pipeline.preprocess
+
+    @preprocess.setter
+    def preprocess(self, preprocess: Preprocess) -> None:
+        self.data_pipeline = DataPipeline(preprocess, self.data_pipeline.postprocess)
+
+    @property
+    def postprocess(self) -> Postprocess:
+        return self.data_pipeline.postprocess
+
+    @postprocess.setter
+    def postprocess(self, postprocess: Postprocess) -> None:
+        self.data_pipeline = DataPipeline(self.data_pipeline.preprocess, postprocess)
+
+    def setup(self, stage: str) -> None:
+        """Adopt the Preprocess and Postprocess of the DataModule being fitted on."""
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        pipeline = getattr(datamodule, "data_pipeline", None)
+        if isinstance(pipeline, DataPipeline):
+            self.data_pipeline = pipeline
+
+    # ------------------------------------------------------------------ steps
+    def forward(self, x: Any) -> Any:
+        if self.model is None:
+            raise NotImplementedError("Pass a model to Task or override forward.")
+        return self.model(x)
+
+    @staticmethod
+    def _align(y_hat: Any, y: Any) -> Any:
+        """Give ``y_hat`` the shape of ``y`` when they hold the same number of values.
+
+        A model that outputs ``(batch, 1)`` for a target of ``(batch,)`` would otherwise
+        broadcast into a ``(batch, batch)`` loss.
+        """
+        if (
+            isinstance(y_hat, torch.Tensor)
+            and isinstance(y, torch.Tensor)
+            and y_hat.shape != y.shape
+            and y_hat.numel() == y.numel()
+            and y_hat.is_floating_point() == y.is_floating_point()
+        ):
+            return y_hat.reshape(y.shape)
+        return y_hat
+
+    def compute_loss(self, y_hat: Any, y: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The summed loss and each named loss."""
+        if not self.loss_fn:
+            raise ValueError("This Task has no loss_fn: pass one to train it.")
+        y_hat = self._align(y_hat, y)
+        losses = {name: fn(y_hat, y) for name, fn in self.loss_fn.items()}
+        total = sum(losses.values()) if len(losses) > 1 else next(iter(losses.values()))
+        return total, losses
+
+    def to_metrics_format(self, y_hat: Any) -> Any:
+        """What metrics receive instead of raw model outputs (e.g. probabilities)."""
+        return y_hat
+
+    def step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """The training/validation/test step; override for custom behaviour."""
+        x, y = batch
+        y_hat = self(x)
+        loss, losses = self.compute_loss(y_hat, y)
+        logs: dict[str, Any] = dict(losses) if len(losses) > 1 else {}
+        preds = self._align(self.to_metrics_format(y_hat), y)
+        for name, metric in self._metric_fns[self._stage].items():
+            logs[name] = metric(preds, y)
+        logs["loss"] = loss
+        return {"loss": loss, "logs": logs, "y_hat": y_hat, "y": y}
+
+    def _stage_step(self, stage: str, batch: Any, batch_idx: int) -> dict[str, Any]:
+        self._stage = stage
+        output = self.step(batch, batch_idx)
+        metrics = self._metric_fns[stage]
+        batch_size = _batch_size(batch)
+        for name, value in output["logs"].items():
+            logged = metrics.get(name, value) if isinstance(metrics.get(name), nn.Module) else value
+            self.log(
+                f"{stage}_{name}",
+                logged,
+                on_step=False,
+                on_epoch=True,
+                prog_bar=name == "loss",
+                batch_size=batch_size,
+            )
+        return output
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        return self._stage_step("train", batch, batch_idx)["loss"]
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._stage_step("val", batch, batch_idx)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._stage_step("test", batch, batch_idx)
+
+    def predict_step(self, batch: Any, batch_idx: int = 0, dataloader_idx: int = 0) -> Any:
+        return self(batch)
+
+    # ------------------------------------------------------------------ optimizers
+    def _trainable_parameters(self) -> Iterator[nn.Parameter]:
+        return (p for p in self.parameters() if p.requires_grad)
+
+    def configure_optimizers(self) -> Any:
+        if isinstance(self.optimizer, Optimizer):
+            optimizer = self.optimizer
+        else:
+            cls = optimizer_class(self.optimizer)
+            kwargs = {"lr": self.learning_rate, **self.optimizer_kwargs}
+            optimizer = cls(self._trainable_parameters(), **kwargs)
+        if self.scheduler is None:
+            return optimizer
+        if isinstance(self.scheduler, dict):
+            return {"optimizer": optimizer, "lr_scheduler": self.scheduler}
+        if isinstance(self.scheduler, (str, type)):
+            scheduler = scheduler_class(self.scheduler)(optimizer, **self.scheduler_kwargs)
+        else:
+            scheduler = self.scheduler
+        config: dict[str, Any] = {"scheduler": scheduler}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = "val_loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    # ------------------------------------------------------------------ predict
+    def predict_batches(self, x: Any, batch_size: int = 1024) -> Iterator[Any]:
+        """Yield postprocessed model outputs for raw data ``x``, one batch at a time.
+
+        Runs the predict-stage hooks, the model in eval mode on its device without
+        gradients, and the Postprocess's ``per_batch_transform``. The model's mode is
+        restored afterwards.
+        """
+        pipeline = self.data_pipeline
+        dataset = x if isinstance(x, AutoDataset) else AutoDataset(x, pipeline, "predict")
+        loader = pipeline.dataloader(dataset, batch_size)
+        device_transform = pipeline.device_transform("predict")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                for batch in loader:
+                    batch = move_data_to_device(batch, self.device)
+                    if device_transform is not None:
+                        batch = device_transform(batch)
+                    yield pipeline.postprocess_batch(self(batch))
+        finally:
+            self.train(was_training)
+
+    def predict(self, x: Any, batch_size: int = 1024) -> list[Any]:
+        """Predict raw data: one output per sample, through the predict hooks and Postprocess.
+
+        Parameters
+        ----------
+        x : Any
+            Whatever the Preprocess's ``predict_load_data`` accepts.
+        batch_size : int, default=1024
+            Samples per forward pass; large inputs never go through as one batch.
+        """
+        pipeline = self.data_pipeline
+        outputs: list[Any] = []
+        for output in self.predict_batches(x, batch_size):
+            outputs.extend(pipeline.postprocess_samples(output))
+        pipeline.postprocess.save(outputs)
+        return outputs
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the Preprocess and Postprocess state as plain values."""
+        checkpoint["skflash"] = {
+            "preprocess": {
+                "class": _class_path(self.preprocess),
+                "state": self.preprocess.state_dict(),
+            },
+            "postprocess": {
+                "class": _class_path(self.postprocess),
+                "state": self.postprocess.state_dict(),
+            },
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("skflash")
+        if not saved:
+            return
+        pre = self._restore(saved["preprocess"], self.preprocess, Preprocess)
+        post = self._restore(saved["postprocess"], self.postprocess, Postprocess)
+        self.data_pipeline = DataPipeline(pre, post)
+
+    @staticmethod
+    def _restore(saved: dict[str, Any], current: Any, base: type) -> Any:
+        if _class_path(current) != saved["class"]:
+            cls = _import_class(saved["class"], base)
+            if cls is not None:
+                try:
+                    current = cls()
+                except TypeError:
+                    pass
+        current.load_state_dict(saved["state"])
+        return current
+
+
+def _batch_size(batch: Any) -> int | None:
+    first = batch[0] if isinstance(batch, (list, tuple)) and batch else batch
+    return len(first) if isinstance(first, torch.Tensor) and first.ndim else None

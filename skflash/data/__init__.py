@@ -1,0 +1,1 @@
+"""The data path: Preprocess hooks, AutoDatasets, the pipeline and DataModules."""

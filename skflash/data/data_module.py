@@ -1,0 +1,188 @@
+"""DataModule: the datasets of each stage and the loaders that the Trainer pulls from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from skflash.data.auto_dataset import AutoDataset, IterableAutoDataset
+from skflash.data.pipeline import DataPipeline
+from skflash.data.process import Postprocess, Preprocess
+
+
+class DataModule(pl.LightningDataModule):
+    """A LightningDataModule over AutoDatasets, carrying the Preprocess that built them.
+
+    Build it with :meth:`from_load_data_inputs` to run a Preprocess over raw inputs; a
+    Task fitted on it adopts its Preprocess and Postprocess, so the trained model predicts
+    on raw data.
+
+    Parameters
+    ----------
+    train_dataset, val_dataset, test_dataset, predict_dataset : Dataset, optional
+        The datasets of each stage; a loader exists only for those given.
+    batch_size : int, default=1
+    num_workers : int, default=0
+        Loader worker processes.
+    preprocess : Preprocess, optional
+    postprocess : Postprocess, optional
+    seed : int, optional
+        Seeds the training loader's shuffling, so that two fits see the same order.
+    """
+
+    def __init__(
+        self,
+        train_dataset: Any = None,
+        val_dataset: Any = None,
+        test_dataset: Any = None,
+        predict_dataset: Any = None,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        preprocess: Preprocess | None = None,
+        postprocess: Postprocess | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if int(num_workers) < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers!r}.")
+        self.train_dataset = train_dataset
+        self.val_dataset = val_dataset
+        self.test_dataset = test_dataset
+        self.predict_dataset = predict_dataset
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.seed = seed
+        self.data_pipeline = DataPipeline(preprocess, postprocess)
+
+    @property
+    def preprocess(self) -> Preprocess:
+        return self.data_pipeline.preprocess
+
+    @property
+    def postprocess(self) -> Postprocess:
+        return self.data_pipeline.postprocess
+
+    def _loader(self, dataset: Any, shuffle: bool = False) -> DataLoader:
+        generator = None
+        if shuffle and self.seed is not None:
+            generator = torch.Generator()
+            generator.manual_seed(int(self.seed))
+        return self.data_pipeline.dataloader(
+            dataset, self.batch_size, shuffle, self.num_workers, generator
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_dataset is None:
+            raise ValueError("This DataModule has no training data: pass train_dataset.")
+        return self._loader(self.train_dataset, shuffle=True)
+
+    # A stage without a dataset has no loader at all (rather than an empty one), so the
+    # Trainer skips it quietly: these read as "not overridden" when their dataset is None.
+    @property
+    def val_dataloader(self) -> Callable[[], DataLoader] | None:  # type: ignore[override]
+        return None if self.val_dataset is None else self._val_dataloader
+
+    @property
+    def test_dataloader(self) -> Callable[[], DataLoader] | None:  # type: ignore[override]
+        return None if self.test_dataset is None else self._test_dataloader
+
+    @property
+    def predict_dataloader(self) -> Callable[[], DataLoader] | None:  # type: ignore[override]
+        return None if self.predict_dataset is None else self._predict_dataloader
+
+    def _val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_dataset)
+
+    def _test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_dataset)
+
+    def _predict_dataloader(self) -> DataLoader:
+        return self._loader(self.predict_dataset)
+
+    def _running_stage(self) -> str:
+        trainer = self.trainer
+        if trainer is None or trainer.predicting:
+            return "predict"
+        if trainer.training:
+            return "train"
+        if trainer.testing:
+            return "test"
+        return "val"  # validating, or the sanity check before fitting
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Run the device-side Preprocess hooks once the batch is on the device."""
+        transform = self.data_pipeline.device_transform(self._running_stage())
+        return batch if transform is None else transform(batch)
+
+    @classmethod
+    def from_load_data_inputs(
+        cls,
+        train_load_data_input: Any = None,
+        val_load_data_input: Any = None,
+        test_load_data_input: Any = None,
+        predict_load_data_input: Any = None,
+        preprocess: Preprocess | None = None,
+        postprocess: Postprocess | None = None,
+        val_split: float | None = None,
+        seed: int | None = 42,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        iterable: bool = False,
+        **kwargs: Any,
+    ) -> DataModule:
+        """Build one AutoDataset per given input, each loaded by the Preprocess's stage hooks.
+
+        Parameters
+        ----------
+        train_load_data_input, val_load_data_input, test_load_data_input, predict_load_data_input
+            Passed to the stage's ``load_data`` hook.
+        preprocess, postprocess
+            The hooks; plain ones when omitted.
+        val_split : float, optional
+            Fraction in (0, 1) of the training samples held out for validation (only when
+            no validation input is given).
+        seed : int, default=42
+            Seeds ``val_split`` and the training shuffle: the same seed gives the same split.
+        batch_size, num_workers
+            As in the constructor.
+        iterable : bool, default=False
+            Use :class:`IterableAutoDataset` (streams) instead of :class:`AutoDataset`.
+        **kwargs
+            Passed to the constructor of ``cls``.
+        """
+        if val_split is not None and not (0.0 < float(val_split) < 1.0):
+            raise ValueError(f"val_split must be a fraction in (0, 1), got {val_split!r}.")
+        if val_split is not None and val_load_data_input is not None:
+            raise ValueError("Pass either val_load_data_input or val_split, not both.")
+        pipeline = DataPipeline(preprocess, postprocess)
+        dataset_cls = IterableAutoDataset if iterable else AutoDataset
+
+        def build(data: Any, stage: str) -> Any:
+            return None if data is None else dataset_cls(data, pipeline, stage)
+
+        train = build(train_load_data_input, "train")
+        val = build(val_load_data_input, "val")
+        if val_split is not None:
+            if train is None or iterable:
+                raise ValueError("val_split needs map-style training data to split.")
+            train, val = train.split(float(val_split), seed)
+        datamodule = cls(
+            train_dataset=train,
+            val_dataset=val,
+            test_dataset=build(test_load_data_input, "test"),
+            predict_dataset=build(predict_load_data_input, "predict"),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            preprocess=pipeline.preprocess,
+            postprocess=pipeline.postprocess,
+            seed=seed,
+            **kwargs,
+        )
+        datamodule.data_pipeline = pipeline
+        return datamodule

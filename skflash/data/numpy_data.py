@@ -1,0 +1,273 @@
+"""Array data: a Preprocess, Postprocess and DataModule for ``(x, y)`` numpy arrays.
+
+Training arrays become one float tensor each, standardised on the way when asked (the
+statistics are learned on the training data and saved with the model); predict arrays
+are converted batch by batch, so a large input never needs a second full copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from skflash.data.data_module import DataModule
+from skflash.data.process import Postprocess, Preprocess
+from skflash.data.samples import ArraySamples
+
+_CHUNK_ROWS = 65536
+
+
+def weighted_mean_scale(
+    x: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (weighted), in float64, chunk by chunk.
+
+    A constant column gets scale 1 so that dividing by it is safe.
+    """
+    x2 = x.reshape(len(x), -1)
+    w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = w.sum()
+    mean = np.zeros(x2.shape[1])
+    for start in range(0, len(x2), _CHUNK_ROWS):
+        chunk = slice(start, start + _CHUNK_ROWS)
+        mean += w[chunk] @ x2[chunk]
+    mean /= total
+    var = np.zeros(x2.shape[1])
+    for start in range(0, len(x2), _CHUNK_ROWS):
+        chunk = slice(start, start + _CHUNK_ROWS)
+        var += w[chunk] @ (x2[chunk] - mean) ** 2
+    scale = np.sqrt(var / total)
+    scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
+    return mean.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
+
+
+def to_tensor(
+    x: np.ndarray, dtype: torch.dtype, mean: Any = None, scale: Any = None
+) -> torch.Tensor:
+    """``(x - mean) / scale`` as a new tensor of ``dtype``, without a float64 temporary."""
+    out = torch.empty(x.shape, dtype=dtype)
+    target = out.numpy()
+    for start in range(0, len(x), _CHUNK_ROWS):
+        chunk = slice(start, start + _CHUNK_ROWS)
+        if mean is None:
+            target[chunk] = x[chunk]
+        else:
+            target[chunk] = (x[chunk] - mean) / scale
+    return out
+
+
+class ScaledRows(Sequence):
+    """Rows of a numpy array turned into scaled tensors when fetched, batch by batch."""
+
+    def __init__(self, x: np.ndarray, dtype: torch.dtype, mean: Any, scale: Any) -> None:
+        self.x, self.dtype, self.mean, self.scale = x, dtype, mean, scale
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: Any) -> torch.Tensor:  # type: ignore[override]
+        return to_tensor(np.asarray(self.x[index]), self.dtype, self.mean, self.scale)
+
+    def take_batch(self, indices: Any) -> torch.Tensor:
+        if isinstance(indices, list) and indices == list(range(indices[0], indices[-1] + 1)):
+            indices = slice(indices[0], indices[-1] + 1)  # sequential predict: a view, no copy
+        return self[indices]
+
+
+class NumpyPreprocess(Preprocess):
+    """``(x, y)`` or ``(x, y, sample_weight)`` arrays to float tensors; ``x`` alone to predict.
+
+    Parameters
+    ----------
+    standardize_inputs : bool, default=False
+        Centre and scale each feature with statistics learned on the training data.
+    standardize_target : bool, default=False
+        Centre and scale the target; :class:`NumpyPostprocess` undoes it on predictions.
+    dtype : torch.dtype, default=torch.float32
+        Floating dtype of the tensors the model receives.
+
+    Attributes
+    ----------
+    num_inputs : int
+        Features seen in training; prediction data must match it.
+    """
+
+    def __init__(
+        self,
+        standardize_inputs: bool = False,
+        standardize_target: bool = False,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.standardize_inputs = standardize_inputs
+        self.standardize_target = standardize_target
+        self.dtype = dtype
+        self.num_inputs: int | None = None
+        self.x_mean: np.ndarray | None = None
+        self.x_scale: np.ndarray | None = None
+        self.y_mean: np.ndarray | None = None
+        self.y_scale: np.ndarray | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        def plain(a: Any) -> Any:
+            return None if a is None else np.asarray(a).tolist()
+
+        return {
+            "num_inputs": self.num_inputs,
+            "x_mean": plain(self.x_mean),
+            "x_scale": plain(self.x_scale),
+            "y_mean": plain(self.y_mean),
+            "y_scale": plain(self.y_scale),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "standardize_inputs": self.standardize_inputs,
+            "standardize_target": self.standardize_target,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in ("x_mean", "x_scale", "y_mean", "y_scale"):
+            value = state.get(key)
+            setattr(self, key, None if value is None else np.asarray(value, dtype=np.float64))
+        self.num_inputs = state.get("num_inputs")
+        self.dtype = getattr(torch, state.get("dtype", "float32"))
+        self.standardize_inputs = state.get("standardize_inputs", False)
+        self.standardize_target = state.get("standardize_target", False)
+
+    def _check_features(self, x: np.ndarray) -> None:
+        if self.num_inputs is not None and x.shape[1:] != (self.num_inputs,):
+            raise ValueError(
+                f"X has {x.shape[1] if x.ndim > 1 else 1} features, but the model was trained "
+                f"on {self.num_inputs}. Pass data with the training columns."
+            )
+
+    def load_data(self, data: Any, dataset: Any = None) -> ArraySamples:
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError("Expected (x, y) or (x, y, sample_weight) arrays.")
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        weights = None if len(data) == 2 or data[2] is None else np.asarray(data[2])
+        if x.ndim != 2:
+            raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
+        if self.training:
+            self.num_inputs = x.shape[1]
+            if self.standardize_inputs:
+                self.x_mean, self.x_scale = weighted_mean_scale(x, weights)
+            if self.standardize_target:
+                self.y_mean, self.y_scale = weighted_mean_scale(y, weights)
+        self._check_features(x)
+        if dataset is not None:
+            dataset.num_inputs = x.shape[1]
+        tensors = [
+            to_tensor(x, self.dtype, self.x_mean, self.x_scale),
+            to_tensor(y, self.dtype, self.y_mean, self.y_scale),
+        ]
+        if weights is not None:
+            tensors.append(to_tensor(weights, self.dtype))
+        return ArraySamples(*tensors)
+
+    def predict_load_data(self, data: Any) -> ScaledRows:
+        x = np.asarray(data)
+        if x.ndim == 1 and self.num_inputs is not None and x.shape[0] == self.num_inputs:
+            x = x.reshape(1, -1)
+        if x.ndim != 2:
+            raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
+        self._check_features(x)
+        return ScaledRows(x, self.dtype, self.x_mean, self.x_scale)
+
+
+class NumpyPostprocess(Postprocess):
+    """Undo the target standardisation learned by :class:`NumpyPreprocess`."""
+
+    def __init__(self, save_path: Any = None) -> None:
+        super().__init__(save_path)
+        self.y_mean: torch.Tensor | None = None
+        self.y_scale: torch.Tensor | None = None
+
+    def set_target_scaling(self, mean: Any, scale: Any) -> None:
+        self.y_mean = None if mean is None else torch.as_tensor(np.asarray(mean))
+        self.y_scale = None if scale is None else torch.as_tensor(np.asarray(scale))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "y_mean": None if self.y_mean is None else self.y_mean.tolist(),
+            "y_scale": None if self.y_scale is None else self.y_scale.tolist(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.set_target_scaling(state.get("y_mean"), state.get("y_scale"))
+
+    def per_batch_transform(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.y_mean is None:
+            return batch
+        scale = self.y_scale.to(batch.device, batch.dtype)
+        return batch * scale + self.y_mean.to(batch.device, batch.dtype)
+
+
+class NumpyDataModule(DataModule):
+    """A DataModule over ``(x, y)`` numpy arrays.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skflash.data.numpy_data import NumpyDataModule
+    >>> x, y = load_diabetes(return_X_y=True)
+    >>> dm = NumpyDataModule.from_xy_dataset(x, y)
+    >>> dm.num_inputs
+    10
+    """
+
+    @classmethod
+    def from_xy_dataset(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        preprocess_cls: type[Preprocess] = NumpyPreprocess,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        test_size: float | None = 0.2,
+        val_split: float | None = None,
+        seed: int = 0,
+        preprocess: Preprocess | None = None,
+        postprocess: Postprocess | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> NumpyDataModule:
+        """Split ``x, y`` into train and test (``test_size``), then load them.
+
+        Parameters
+        ----------
+        preprocess_cls : type, default=NumpyPreprocess
+            Built with no arguments when ``preprocess`` is not given.
+        test_size : float or None, default=0.2
+            Fraction held out as the test set; None keeps everything for training.
+        val_split : float, optional
+            Fraction of the training samples held out for validation.
+        seed : int, default=0
+            Seeds the test split, ``val_split`` and the training shuffle.
+        """
+        preprocess = preprocess if preprocess is not None else preprocess_cls()
+        if postprocess is None:
+            postprocess = NumpyPostprocess()
+        arrays = [x, y] if sample_weight is None else [x, y, sample_weight]
+        if test_size:
+            from sklearn.model_selection import train_test_split
+
+            parts = train_test_split(*arrays, test_size=test_size, random_state=seed)
+            train, test = tuple(parts[0::2]), tuple(parts[1::2])
+        else:
+            train, test = tuple(arrays), None
+        datamodule = cls.from_load_data_inputs(
+            train_load_data_input=train,
+            test_load_data_input=test,
+            preprocess=preprocess,
+            postprocess=postprocess,
+            val_split=val_split,
+            seed=seed,
+            batch_size=batch_size,
+            num_workers=num_workers,
+        )
+        if isinstance(postprocess, NumpyPostprocess):
+            postprocess.set_target_scaling(
+                getattr(preprocess, "y_mean", None), getattr(preprocess, "y_scale", None)
+            )
+        datamodule.num_inputs = datamodule.train_dataset.num_inputs
+        return datamodule

@@ -1,0 +1,238 @@
+"""Wire the Preprocess hooks into data loaders and the device side.
+
+The :class:`DataPipeline` resolves, for each running stage, which hook runs (a stage
+prefix beats the plain hook), passes ``dataset`` to hooks that ask for it, sets the
+stage flags, and names the hook and stage when one fails. Hooks a Preprocess does not
+override are skipped, so a batch of array data whose Preprocess only works on batches is
+fetched with one indexing call instead of a Python call per sample.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from skflash.data.process import (
+    PER_SAMPLE_HOOKS,
+    PREPROCESS_HOOKS,
+    STAGE_PREFIXES,
+    Postprocess,
+    Preprocess,
+)
+
+
+class HookError(RuntimeError):
+    """A Preprocess or Postprocess hook raised; the message names the hook and the stage."""
+
+
+class _Hook:
+    """One resolved hook: sets the stage flag, injects ``dataset``, and names failures."""
+
+    def __init__(self, owner: Preprocess | Postprocess, name: str, stage: str) -> None:
+        self.owner = owner
+        self.name = name
+        self.stage = stage
+        self.fn = getattr(owner, name)
+        try:
+            params = inspect.signature(self.fn).parameters
+        except (TypeError, ValueError):
+            params = {}
+        self.wants_dataset = "dataset" in params
+
+    def __call__(self, value: Any, dataset: Any = None) -> Any:
+        self.owner._running_stage = self.stage
+        try:
+            if self.wants_dataset:
+                return self.fn(value, dataset=dataset)
+            return self.fn(value)
+        except HookError:
+            raise
+        except Exception as error:
+            kind = type(self.owner).__name__
+            raise HookError(
+                f"{kind}.{self.name} raised {type(error).__name__} in the {self.stage!r} stage: "
+                f"{error}"
+            ) from error
+        finally:
+            self.owner._running_stage = None
+
+
+def _defined_by_subclass(owner: object, base: type, name: str) -> bool:
+    """Whether ``owner`` defines ``name`` itself rather than inheriting it from ``base``."""
+    if name in vars(owner):
+        return True
+    impl = getattr(type(owner), name, None)
+    return impl is not None and impl is not getattr(base, name, None)
+
+
+class DataPipeline:
+    """Resolve a Preprocess and Postprocess into loader-side and device-side callables.
+
+    Parameters
+    ----------
+    preprocess : Preprocess, optional
+        Defaults to a plain :class:`Preprocess` whose hooks change nothing.
+    postprocess : Postprocess, optional
+        Defaults to a plain :class:`Postprocess`.
+    """
+
+    def __init__(
+        self, preprocess: Preprocess | None = None, postprocess: Postprocess | None = None
+    ) -> None:
+        self.preprocess = preprocess if preprocess is not None else Preprocess()
+        self.postprocess = postprocess if postprocess is not None else Postprocess()
+        self._cache: dict[tuple[str, str], _Hook | None] = {}
+        self._device: dict[str, Callable[[Any], Any] | None] = {}
+
+    # ------------------------------------------------------------------ resolution
+    def hook_name(self, hook: str, stage: str) -> str | None:
+        """The attribute that implements ``hook`` in ``stage``, or None if none is overridden."""
+        for prefix in STAGE_PREFIXES[stage]:
+            name = prefix + hook
+            if _defined_by_subclass(self.preprocess, Preprocess, name):
+                return name
+        return None
+
+    def is_overridden(self, hook: str, stage: str) -> bool:
+        return self.hook_name(hook, stage) is not None
+
+    def hook(self, hook: str, stage: str) -> _Hook | None:
+        """The resolved ``hook`` for ``stage``; None when the default would change nothing."""
+        key = (hook, stage)
+        if key not in self._cache:
+            name = self.hook_name(hook, stage)
+            if name is None and hook in ("collate", "load_data"):
+                name = hook  # their defaults do work
+            self._cache[key] = None if name is None else _Hook(self.preprocess, name, stage)
+        return self._cache[key]
+
+    def _check_collate_placement(self, stage: str) -> None:
+        if self.is_overridden("per_batch_transform", stage) and self.is_overridden(
+            "per_sample_transform_on_device", stage
+        ):
+            raise ValueError(
+                f"{type(self.preprocess).__name__} overrides both per_batch_transform and "
+                f"per_sample_transform_on_device for the {stage!r} stage. Collate runs after "
+                "per_batch_transform in the loader, but per_sample_transform_on_device needs "
+                "collate on the device, so both cannot hold: override only one of them."
+            )
+
+    def collate_on_device(self, stage: str) -> bool:
+        """Whether collate moves to the device (per_sample_transform_on_device is in use)."""
+        self._check_collate_placement(stage)
+        return self.is_overridden("per_sample_transform_on_device", stage)
+
+    def fetches_batches(self, stage: str) -> bool:
+        """Whether a batch can be fetched as a whole: no per-sample hook and default collate."""
+        return not (
+            any(self.is_overridden(h, stage) for h in PER_SAMPLE_HOOKS)
+            or self.is_overridden("collate", stage)
+            or self.collate_on_device(stage)
+        )
+
+    # ------------------------------------------------------------------ running hooks
+    def load_data(self, data: Any, stage: str, dataset: Any = None) -> Any:
+        return self.hook("load_data", stage)(data, dataset)
+
+    def sample_transform(self, stage: str) -> Callable[[Any, Any], Any]:
+        """Chain the per-sample hooks of ``stage`` into one callable ``(sample, dataset)``."""
+        hooks = [h for h in (self.hook(name, stage) for name in PER_SAMPLE_HOOKS) if h]
+
+        def transform(sample: Any, dataset: Any = None) -> Any:
+            for hook in hooks:
+                sample = hook(sample, dataset)
+            return sample
+
+        return transform
+
+    def loader_collate(self, stage: str, batched: bool) -> Callable[[Any], Any]:
+        """The loader's ``collate_fn``: collate (unless batched or on device), per_batch_transform."""
+        collate = None if batched or self.collate_on_device(stage) else self.hook("collate", stage)
+        per_batch = self.hook("per_batch_transform", stage)
+        return _LoaderCollate(collate, per_batch)
+
+    def device_transform(self, stage: str) -> Callable[[Any], Any] | None:
+        """What runs once a batch is on the device, or None when nothing does."""
+        if stage not in self._device:
+            self._device[stage] = self._device_transform(stage)
+        return self._device[stage]
+
+    def _device_transform(self, stage: str) -> Callable[[Any], Any] | None:
+        per_batch = self.hook("per_batch_transform_on_device", stage)
+        if not self.collate_on_device(stage):
+            return per_batch
+        return _DeviceCollate(
+            self.hook("per_sample_transform_on_device", stage), self.hook("collate", stage), per_batch
+        )
+
+    # ------------------------------------------------------------------ loaders
+    def dataloader(
+        self,
+        dataset: Any,
+        batch_size: int,
+        shuffle: bool = False,
+        num_workers: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> DataLoader:
+        """A DataLoader over an AutoDataset; the last incomplete batch is kept."""
+        stage = dataset.running_stage
+        batched = getattr(dataset, "fetches_batches", False)
+        shuffle = shuffle and not isinstance(dataset, torch.utils.data.IterableDataset)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=num_workers,
+            collate_fn=self.loader_collate(stage, batched),
+            drop_last=False,
+            generator=generator if shuffle else None,
+            persistent_workers=num_workers > 0,
+        )
+
+    # ------------------------------------------------------------------ outputs
+    def postprocess_batch(self, output: Any) -> Any:
+        post = self.postprocess
+        post._running_stage = "predict"
+        try:
+            return post.per_batch_transform(output)
+        finally:
+            post._running_stage = None
+
+    def postprocess_samples(self, output: Any) -> list[Any]:
+        post = self.postprocess
+        post._running_stage = "predict"
+        try:
+            return [post.per_sample_transform(s) for s in post.uncollate(output)]
+        finally:
+            post._running_stage = None
+
+
+class _LoaderCollate:
+    """Picklable collate_fn for loader workers."""
+
+    def __init__(self, collate: _Hook | None, per_batch: _Hook | None) -> None:
+        self.collate = collate
+        self.per_batch = per_batch
+
+    def __call__(self, samples: Any) -> Any:
+        batch = self.collate(samples) if self.collate is not None else samples
+        return self.per_batch(batch) if self.per_batch is not None else batch
+
+
+class _DeviceCollate:
+    def __init__(self, per_sample: _Hook, collate: _Hook, per_batch: _Hook | None) -> None:
+        self.per_sample = per_sample
+        self.collate = collate
+        self.per_batch = per_batch
+
+    def __call__(self, samples: Sequence[Any]) -> Any:
+        batch = self.collate([self.per_sample(sample) for sample in samples])
+        return self.per_batch(batch) if self.per_batch is not None else batch
+
+
+__all__ = ["DataPipeline", "HookError", "PREPROCESS_HOOKS"]

@@ -1,0 +1,18 @@
+"""Every test runs in its own temporary directory, so no test leaves files in the tree."""
+
+from __future__ import annotations
+
+import pytest
+
+QUIET = {
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
