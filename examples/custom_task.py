@@ -48,7 +48,7 @@ class NumpyPreprocess(Preprocess):
     def load_data(self, data: tuple[ND, ND], dataset: AutoDataset) -> list[tuple[ND, float]]:
         if self.training:
             dataset.num_inputs = data[0].shape[1]
-        return [(x, y) for x, y in zip(*data)]
+        return [(x, y) for x, y in zip(*data, strict=False)]
 
     def to_tensor_transform(self, sample: Any) -> tuple[Tensor, Tensor]:
         x, y = sample

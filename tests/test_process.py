@@ -166,7 +166,9 @@ def test_failing_hook_names_hook_and_stage():
             raise KeyError("boom")
 
     dataset = AutoDataset([1], Broken(), "predict")
-    with pytest.raises(HookError, match=r"Broken.predict_to_tensor_transform.*'predict' stage.*boom"):
+    with pytest.raises(
+        HookError, match=r"Broken.predict_to_tensor_transform.*'predict' stage.*boom"
+    ):
         dataset[0]
 
 
@@ -187,6 +189,7 @@ def test_batched_fetch_when_no_per_sample_hook():
     x, y = next(iter(pipeline.dataloader(dataset, batch_size=4)))
     assert torch.equal(x, torch.arange(8.0).reshape(4, 2) * 2)
     assert torch.equal(y, torch.arange(4.0))
+
     # A per-sample hook turns the batched path off and still gives the same batches.
     class PerSample(Batched):
         def post_tensor_transform(self, sample):

@@ -29,7 +29,7 @@ class LossRecorder(Callback):
 def test_tutorial_runs_and_predicts_five_tensors(tmp_path):
     example = _load_example()
     recorder = LossRecorder()
-    model, predictions = example.main(max_epochs=40, callbacks=[recorder])
+    _model, predictions = example.main(max_epochs=40, callbacks=[recorder])
     assert len(predictions) == 5
     assert all(isinstance(p, torch.Tensor) and p.shape == (1,) for p in predictions)
     assert recorder.losses[-1] < 0.8 * recorder.losses[0]

@@ -75,7 +75,9 @@ class UnfreezeMilestones(FlashBaseFinetuning):
     epoch and the rest at the second."""
 
     def __init__(
-        self, unfreeze_milestones: tuple[int, int] = (5, 10), num_layers: int = 5,
+        self,
+        unfreeze_milestones: tuple[int, int] = (5, 10),
+        num_layers: int = 5,
         train_bn: bool = True,
     ) -> None:
         super().__init__(train_bn)
@@ -90,7 +92,7 @@ class UnfreezeMilestones(FlashBaseFinetuning):
         first, second = self.unfreeze_milestones
         if epoch == first:
             self.unfreeze_and_add_param_group(
-                layers[-self.num_layers:], optimizer, train_bn=self.train_bn
+                layers[-self.num_layers :], optimizer, train_bn=self.train_bn
             )
         elif epoch == second:
             self.unfreeze_and_add_param_group(

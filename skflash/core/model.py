@@ -7,6 +7,7 @@ which is what lets :meth:`Task.predict` take raw data and what its checkpoints k
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import inspect
@@ -360,10 +361,8 @@ class Task(pl.LightningModule):
         if _class_path(current) != saved["class"]:
             cls = _import_class(saved["class"], base)
             if cls is not None:
-                try:
+                with contextlib.suppress(TypeError):
                     current = cls()
-                except TypeError:
-                    pass
         current.load_state_dict(saved["state"])
         return current
 

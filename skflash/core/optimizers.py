@@ -17,7 +17,9 @@ def _classes(module: Any, base: type) -> dict[str, type]:
     return {
         name.lower(): obj
         for name, obj in vars(module).items()
-        if inspect.isclass(obj) and issubclass(obj, base) and obj is not base
+        if inspect.isclass(obj)
+        and issubclass(obj, base)
+        and obj is not base
         and not name.startswith("_")
     }
 
@@ -31,7 +33,7 @@ def _by_name(kind: str, name: str, table: dict[str, type]) -> type:
     suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
     raise ValueError(
         f"Unknown {kind} {name!r}.{suggestion} Choose one of {sorted(table)}, "
-        f"or pass a {kind} class."
+        "or pass the class itself."
     )
 
 

@@ -64,9 +64,7 @@ class AutoDataset(Dataset):
         )
 
     @classmethod
-    def from_loaded(
-        cls, loaded: Any, source: AutoDataset, running_stage: str
-    ) -> AutoDataset:
+    def from_loaded(cls, loaded: Any, source: AutoDataset, running_stage: str) -> AutoDataset:
         """A dataset over already loaded samples, with ``source``'s metadata and pipeline."""
         dataset = cls.__new__(cls)
         dataset.__dict__.update(source.__dict__)
@@ -75,13 +73,15 @@ class AutoDataset(Dataset):
         dataset._prepare()
         return dataset
 
-    def split(self, lengths_or_fraction: float, seed: int | None) -> tuple[AutoDataset, AutoDataset]:
+    def split(
+        self, lengths_or_fraction: float, seed: int | None
+    ) -> tuple[AutoDataset, AutoDataset]:
         """Split into (train, val) datasets, the second holding ``fraction`` of the samples.
 
         The same ``seed`` gives the same split; the val part runs the val-stage hooks.
         """
         n = len(self)
-        n_val = int(round(n * lengths_or_fraction))
+        n_val = round(n * lengths_or_fraction)
         if n_val < 1 or n_val >= n:
             raise ValueError(
                 f"val_split={lengths_or_fraction} leaves {n_val} of {n} samples for validation; "

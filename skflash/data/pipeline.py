@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from functools import cached_property
 from typing import Any
 
 import torch
@@ -27,7 +26,25 @@ from skflash.data.process import (
 
 
 class HookError(RuntimeError):
-    """A Preprocess or Postprocess hook raised; the message names the hook and the stage."""
+    """A Preprocess or Postprocess hook raised; the message names the hook and the stage.
+
+    The raised error is also an instance of the original error's type, so ``except
+    ValueError`` still catches a ValueError raised inside a hook.
+    """
+
+
+_ERROR_TYPES: dict[type, type] = {}
+
+
+def hook_error(error: Exception, message: str) -> HookError:
+    """A HookError carrying ``message`` that is also an instance of ``type(error)``."""
+    base = type(error)
+    try:
+        if base not in _ERROR_TYPES:
+            _ERROR_TYPES[base] = type(f"Hook{base.__name__}", (HookError, base), {})
+        return _ERROR_TYPES[base](message)
+    except TypeError:  # an error type that cannot be combined or built from a message
+        return HookError(message)
 
 
 class _Hook:
@@ -54,9 +71,10 @@ class _Hook:
             raise
         except Exception as error:
             kind = type(self.owner).__name__
-            raise HookError(
+            raise hook_error(
+                error,
                 f"{kind}.{self.name} raised {type(error).__name__} in the {self.stage!r} stage: "
-                f"{error}"
+                f"{error}",
             ) from error
         finally:
             self.owner._running_stage = None
@@ -151,7 +169,8 @@ class DataPipeline:
         return transform
 
     def loader_collate(self, stage: str, batched: bool) -> Callable[[Any], Any]:
-        """The loader's ``collate_fn``: collate (unless batched or on device), per_batch_transform."""
+        """The loader's ``collate_fn``: collate (unless batched or on the device), then
+        per_batch_transform."""
         collate = None if batched or self.collate_on_device(stage) else self.hook("collate", stage)
         per_batch = self.hook("per_batch_transform", stage)
         return _LoaderCollate(collate, per_batch)
@@ -167,7 +186,9 @@ class DataPipeline:
         if not self.collate_on_device(stage):
             return per_batch
         return _DeviceCollate(
-            self.hook("per_sample_transform_on_device", stage), self.hook("collate", stage), per_batch
+            self.hook("per_sample_transform_on_device", stage),
+            self.hook("collate", stage),
+            per_batch,
         )
 
     # ------------------------------------------------------------------ loaders
@@ -235,4 +256,4 @@ class _DeviceCollate:
         return self.per_batch(batch) if self.per_batch is not None else batch
 
 
-__all__ = ["DataPipeline", "HookError", "PREPROCESS_HOOKS"]
+__all__ = ["PREPROCESS_HOOKS", "DataPipeline", "HookError"]

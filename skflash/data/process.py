@@ -161,11 +161,10 @@ class Postprocess(_Stageful):
         if isinstance(batch, torch.Tensor):
             return list(batch.unbind(0))
         if isinstance(batch, dict):
-            keys = list(batch)
-            return [dict(zip(keys, values)) for values in zip(*(self.uncollate(batch[k]) for k in keys))]
-        if isinstance(batch, (list, tuple)) and batch and not isinstance(batch[0], (str, bytes)):
-            if all(isinstance(b, torch.Tensor) for b in batch):
-                return [tuple(v) for v in zip(*(b.unbind(0) for b in batch))]
+            columns = [self.uncollate(value) for value in batch.values()]
+            return [dict(zip(batch, values, strict=True)) for values in zip(*columns, strict=True)]
+        if isinstance(batch, (list, tuple)) and batch and all(torch.is_tensor(b) for b in batch):
+            return [tuple(v) for v in zip(*(b.unbind(0) for b in batch), strict=True)]
         return list(batch)
 
     def per_sample_transform(self, sample: Any) -> Any:

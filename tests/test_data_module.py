@@ -1,0 +1,104 @@
+"""DataModule: seeded val_split, no dropped samples, workers, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from skflash.data.data_module import DataModule
+from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
+from skflash.data.process import Preprocess
+
+
+class Rows(Preprocess):
+    def load_data(self, data):
+        return list(data)
+
+    def to_tensor_transform(self, sample):
+        return torch.tensor(sample)
+
+
+def _val_values(seed):
+    dm = DataModule.from_load_data_inputs(
+        list(range(100)), preprocess=Rows(), val_split=0.2, seed=seed
+    )
+    return sorted(int(v) for v in dm.val_dataset), sorted(int(v) for v in dm.train_dataset)
+
+
+def test_val_split_is_reproducible_and_complete():
+    val_a, train_a = _val_values(7)
+    val_b, _ = _val_values(7)
+    val_c, _ = _val_values(8)
+    assert val_a == val_b
+    assert val_a != val_c
+    assert len(val_a) == 20
+    assert sorted(val_a + train_a) == list(range(100))
+
+
+def test_val_split_runs_val_stage_hooks():
+    class Staged(Rows):
+        def val_to_tensor_transform(self, sample):
+            return torch.tensor(-sample)
+
+    dm = DataModule.from_load_data_inputs(list(range(1, 11)), preprocess=Staged(), val_split=0.5)
+    assert all(int(v) < 0 for v in dm.val_dataset)
+    assert all(int(v) > 0 for v in dm.train_dataset)
+
+
+@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5])
+def test_val_split_out_of_range(bad):
+    with pytest.raises(ValueError, match=r"val_split must be a fraction in \(0, 1\)"):
+        DataModule.from_load_data_inputs(list(range(10)), preprocess=Rows(), val_split=bad)
+
+
+def test_no_sample_is_dropped_and_shuffle_is_seeded():
+    dm = DataModule.from_load_data_inputs(list(range(10)), preprocess=Rows(), batch_size=4, seed=3)
+    batches = list(dm.train_dataloader())
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat(batches).tolist()) == list(range(10))
+    again = torch.cat(list(dm.train_dataloader())).tolist()
+    assert again == torch.cat(batches).tolist()
+
+
+def test_num_workers_is_honoured():
+    dm = DataModule.from_load_data_inputs(
+        list(range(10)), preprocess=Rows(), batch_size=5, num_workers=2
+    )
+    loader = dm.train_dataloader()
+    assert loader.num_workers == 2
+    assert sorted(torch.cat(list(loader)).tolist()) == list(range(10))
+
+
+def test_missing_stages_have_no_loader():
+    dm = DataModule.from_load_data_inputs(list(range(4)), preprocess=Rows())
+    assert dm.val_dataloader is None and dm.test_dataloader is None
+    dm = DataModule.from_load_data_inputs(
+        list(range(4)), val_load_data_input=[1], preprocess=Rows()
+    )
+    assert len(dm.val_dataloader()) == 1
+
+
+def test_numpy_datamodule_standardises_on_training_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 3.0, size=(200, 4))
+    y = x @ np.array([1.0, 2.0, 3.0, 4.0])
+    preprocess = NumpyPreprocess(standardize_inputs=True, standardize_target=True)
+    dm = NumpyDataModule.from_xy_dataset(x, y, preprocess=preprocess, test_size=None)
+    xs, ys = dm.train_dataset.data.tensors
+    assert xs.dtype == torch.float32
+    assert torch.allclose(xs.mean(0), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(xs.std(0, unbiased=False), torch.ones(4), atol=1e-4)
+    assert abs(float(ys.mean())) < 1e-5
+    assert dm.num_inputs == 4
+    x_before = x.copy()
+    assert np.array_equal(x, x_before)
+
+
+def test_numpy_preprocess_rejects_wrong_feature_count():
+    x, y = np.ones((10, 3)), np.ones(10)
+    dm = NumpyDataModule.from_xy_dataset(x, y, test_size=None)
+    from skflash.data.auto_dataset import AutoDataset
+
+    with pytest.raises(ValueError, match="X has 4 features, but the model was trained on 3"):
+        AutoDataset(np.ones((2, 4)), dm.data_pipeline, "predict")
