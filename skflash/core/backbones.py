@@ -49,8 +49,8 @@ def linear(num_features: int) -> tuple[nn.Module, int]:
 @TABULAR_BACKBONES(name="mlp")
 def mlp(
     num_features: int,
-    hidden_sizes: Sequence[int] = (128, 64),
-    activation: str | type[nn.Module] = "relu",
+    hidden_sizes: Sequence[int] = (64, 64),
+    activation: str | type[nn.Module] = "silu",
     dropout: float = 0.0,
 ) -> tuple[nn.Module, int]:
     """Fully connected hidden layers, each followed by the activation and dropout."""

@@ -17,11 +17,16 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.plugins.precision import DoublePrecision, Precision
+from pytorch_lightning.strategies import SingleDeviceStrategy
+from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import nn
 from torch.optim import Optimizer
 
 from skflash.core.optimizers import optimizer_class, scheduler_class
 from skflash.data.auto_dataset import AutoDataset
+from skflash.data.batch_loader import BatchChunk
 from skflash.data.pipeline import DataPipeline
 from skflash.data.process import Postprocess, Preprocess
 
@@ -215,12 +220,19 @@ class Task(pl.LightningModule):
             return y_hat.reshape(y.shape)
         return y_hat
 
-    def compute_loss(self, y_hat: Any, y: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The summed loss and each named loss."""
+    def compute_loss(
+        self, y_hat: Any, y: Any, weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The summed loss and each named loss, weighted per sample when ``weight`` is given."""
         if not self.loss_fn:
             raise ValueError("This Task has no loss_fn: pass one to train it.")
         y_hat = self._align(y_hat, y)
-        losses = {name: fn(y_hat, y) for name, fn in self.loss_fn.items()}
+        if weight is None:
+            losses = {name: fn(y_hat, y) for name, fn in self.loss_fn.items()}
+        else:
+            losses = {
+                name: _weighted(fn, name, y_hat, y, weight) for name, fn in self.loss_fn.items()
+            }
         total = sum(losses.values()) if len(losses) > 1 else next(iter(losses.values()))
         return total, losses
 
@@ -230,9 +242,10 @@ class Task(pl.LightningModule):
 
     def step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         """The training/validation/test step; override for custom behaviour."""
-        x, y = batch
+        x, y = batch[0], batch[1]
+        weight = batch[2] if len(batch) > 2 else None  # (x, y, sample_weight) batches
         y_hat = self(x)
-        loss, losses = self.compute_loss(y_hat, y)
+        loss, losses = self.compute_loss(y_hat, y, weight)
         logs: dict[str, Any] = dict(losses) if len(losses) > 1 else {}
         preds = self._align(self.to_metrics_format(y_hat), y)
         for name, metric in self._metric_fns[self._stage].items():
@@ -258,13 +271,108 @@ class Task(pl.LightningModule):
         return output
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:
+        if isinstance(batch, BatchChunk):
+            return self._fused_training_step(batch)
         return self._stage_step("train", batch, batch_idx)["loss"]
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
+        if isinstance(batch, BatchChunk):
+            return self._fused_eval_step("val", batch)
         self._stage_step("val", batch, batch_idx)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
+        if isinstance(batch, BatchChunk):
+            return self._fused_eval_step("test", batch)
         self._stage_step("test", batch, batch_idx)
+
+    # ------------------------------------------------------------------ fused steps
+    # A BatchChunk holds a whole epoch of mini-batches: the optimizer steps run here, in
+    # one Lightning step, which removes Lightning's per-step bookkeeping from the loop.
+
+    def on_fit_start(self) -> None:
+        self._lean = self._nothing_listens_to_step_hooks()
+
+    def _nothing_listens_to_step_hooks(self) -> bool:
+        """Whether backward and optimizer steps can bypass Lightning's per-step hooks.
+
+        True only when no callback or module override listens to them, the precision is
+        plain and training runs on one device; otherwise the fused loop goes through
+        ``manual_backward`` and the LightningOptimizer like any manual-optimization step.
+        """
+        trainer = self.trainer
+        hooks = (
+            "on_before_backward",
+            "on_after_backward",
+            "on_before_optimizer_step",
+            "on_before_zero_grad",
+            "optimizer_step",
+            "optimizer_zero_grad",
+        )
+        plain = type(trainer.precision_plugin) in (Precision, DoublePrecision)
+        single = isinstance(trainer.strategy, SingleDeviceStrategy)
+        listened = any(is_overridden(h, self, pl.LightningModule) for h in hooks) or any(
+            is_overridden(h, cb, Callback) for cb in trainer.callbacks for h in hooks
+        )
+        return plain and single and not listened
+
+    def _fused_training_step(self, chunk: BatchChunk) -> None:
+        if self.automatic_optimization:
+            raise RuntimeError(
+                "A BatchChunk holds many optimizer steps: set `task.automatic_optimization = "
+                "False` to train on chunked loaders."
+            )
+        self._stage = "train"
+        optimizer = self.optimizers()
+        raw = optimizer.optimizer
+        lean = getattr(self, "_lean", False)
+        step_schedulers = [c for c in self.trainer.lr_scheduler_configs if c.interval == "step"]
+        totals = _LogTotals()
+        for batch_idx, batch in enumerate(chunk):
+            output = self.step(batch, batch_idx)
+            loss = output["loss"]
+            if lean:
+                raw.zero_grad(set_to_none=True)
+                loss.backward()
+                raw.step()
+            else:
+                optimizer.zero_grad()
+                self.manual_backward(loss)
+                optimizer.step()
+            for config in step_schedulers:
+                config.scheduler.step()
+            totals.add(output["logs"], _batch_size(batch))
+        self._log_totals("train", totals)
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval == "epoch":
+                self._step_epoch_scheduler(config)
+
+    def _step_epoch_scheduler(self, config: Any) -> None:
+        if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            value = self.trainer.callback_metrics.get(config.monitor or "val_loss")
+            if value is not None:
+                config.scheduler.step(value)
+        else:
+            config.scheduler.step()
+
+    def _fused_eval_step(self, stage: str, chunk: BatchChunk) -> None:
+        self._stage = stage
+        totals = _LogTotals()
+        for batch_idx, batch in enumerate(chunk):
+            totals.add(self.step(batch, batch_idx)["logs"], _batch_size(batch))
+        self._log_totals(stage, totals)
+
+    def _log_totals(self, stage: str, totals: _LogTotals) -> None:
+        metrics = self._metric_fns[stage]
+        for name, value in totals.means().items():
+            logged = metrics[name] if isinstance(metrics.get(name), nn.Module) else value
+            self.log(
+                f"{stage}_{name}",
+                logged,
+                on_step=False,
+                on_epoch=True,
+                prog_bar=name == "loss",
+                batch_size=totals.count,
+            )
 
     def predict_step(self, batch: Any, batch_idx: int = 0, dataloader_idx: int = 0) -> Any:
         return self(batch)
@@ -365,6 +473,37 @@ class Task(pl.LightningModule):
                     current = cls()
         current.load_state_dict(saved["state"])
         return current
+
+
+def _weighted(fn: Callable, name: str, y_hat: Any, y: Any, weight: torch.Tensor) -> torch.Tensor:
+    try:
+        per_element = fn(y_hat, y, reduction="none")
+    except TypeError as error:
+        raise TypeError(
+            f"Loss {name!r} cannot weight samples: with sample weights a loss must accept "
+            "reduction='none' and return one value per element."
+        ) from error
+    per_sample = per_element.reshape(len(weight), -1).mean(dim=1)
+    return (per_sample * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
+
+
+class _LogTotals:
+    """Sample-weighted sums of a chunk's logged values, for one epoch-level log each."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, logs: dict[str, Any], batch_size: int | None) -> None:
+        n = batch_size or 1
+        self.count += n
+        for name, value in logs.items():
+            if isinstance(value, torch.Tensor):
+                value = value.detach() * n
+                self.sums[name] = self.sums[name] + value if name in self.sums else value
+
+    def means(self) -> dict[str, torch.Tensor]:
+        return {name: total / max(self.count, 1) for name, total in self.sums.items()}
 
 
 def _batch_size(batch: Any) -> int | None:

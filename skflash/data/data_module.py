@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from skflash.data.auto_dataset import AutoDataset, IterableAutoDataset
+from skflash.data.batch_loader import BatchChunk, ChunkedBatchLoader
 from skflash.data.pipeline import DataPipeline
 from skflash.data.process import Postprocess, Preprocess
 
@@ -32,6 +33,11 @@ class DataModule(pl.LightningDataModule):
     postprocess : Postprocess, optional
     seed : int, optional
         Seeds the training loader's shuffling, so that two fits see the same order.
+    fused_steps : bool, default=False
+        Hand the Trainer one :class:`~skflash.data.batch_loader.BatchChunk` per epoch when
+        a dataset fetches whole batches, so the Task runs the epoch's optimizer steps in
+        one Lightning step (the Task must use manual optimization). Datasets that need
+        per-sample hooks keep ordinary loaders.
     """
 
     def __init__(
@@ -45,6 +51,7 @@ class DataModule(pl.LightningDataModule):
         preprocess: Preprocess | None = None,
         postprocess: Postprocess | None = None,
         seed: int | None = None,
+        fused_steps: bool = False,
     ) -> None:
         super().__init__()
         if int(batch_size) < 1:
@@ -58,6 +65,7 @@ class DataModule(pl.LightningDataModule):
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = seed
+        self.fused_steps = fused_steps
         self.data_pipeline = DataPipeline(preprocess, postprocess)
 
     @property
@@ -68,11 +76,23 @@ class DataModule(pl.LightningDataModule):
     def postprocess(self) -> Postprocess:
         return self.data_pipeline.postprocess
 
-    def _loader(self, dataset: Any, shuffle: bool = False) -> DataLoader:
+    def _loader(self, dataset: Any, shuffle: bool = False) -> DataLoader | ChunkedBatchLoader:
         generator = None
         if shuffle and self.seed is not None:
             generator = torch.Generator()
             generator.manual_seed(int(self.seed))
+        if self.fused_steps and getattr(dataset, "fetches_batches", False):
+            stage = dataset.running_stage
+            loader = ChunkedBatchLoader(
+                dataset,
+                self.batch_size,
+                shuffle,
+                generator,
+                transform=self.data_pipeline.loader_collate(stage, batched=True),
+            )
+            if self.trainer is not None:  # keep the samples on the training device
+                loader.to(self.trainer.strategy.root_device)
+            return loader
         return self.data_pipeline.dataloader(
             dataset, self.batch_size, shuffle, self.num_workers, generator
         )
@@ -118,6 +138,8 @@ class DataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Run the device-side Preprocess hooks once the batch is on the device."""
         transform = self.data_pipeline.device_transform(self._running_stage())
+        if isinstance(batch, BatchChunk):
+            return batch.with_transform(transform)
         return batch if transform is None else transform(batch)
 
     @classmethod

@@ -88,6 +88,9 @@ class NumpyPreprocess(Preprocess):
         Centre and scale the target; :class:`NumpyPostprocess` undoes it on predictions.
     dtype : torch.dtype, default=torch.float32
         Floating dtype of the tensors the model receives.
+    learn_statistics : bool, default=True
+        Learn the feature count and scaling statistics from training data. Set it to
+        False to keep the ones already learned (continued training on new data).
 
     Attributes
     ----------
@@ -100,7 +103,9 @@ class NumpyPreprocess(Preprocess):
         standardize_inputs: bool = False,
         standardize_target: bool = False,
         dtype: torch.dtype = torch.float32,
+        learn_statistics: bool = True,
     ) -> None:
+        self.learn_statistics = learn_statistics
         self.standardize_inputs = standardize_inputs
         self.standardize_target = standardize_target
         self.dtype = dtype
@@ -148,7 +153,7 @@ class NumpyPreprocess(Preprocess):
         weights = None if len(data) == 2 or data[2] is None else np.asarray(data[2])
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
-        if self.training:
+        if self.training and self.learn_statistics:
             self.num_inputs = x.shape[1]
             if self.standardize_inputs:
                 self.x_mean, self.x_scale = weighted_mean_scale(x, weights)
@@ -217,6 +222,38 @@ class NumpyDataModule(DataModule):
     """
 
     @classmethod
+    def from_arrays(
+        cls,
+        train: tuple,
+        val: tuple | None = None,
+        test: tuple | None = None,
+        preprocess: Preprocess | None = None,
+        postprocess: Postprocess | None = None,
+        **kwargs: Any,
+    ) -> NumpyDataModule:
+        """Load ``(x, y[, sample_weight])`` tuples of each stage through the Preprocess.
+
+        The NumpyPostprocess learns to undo the target scaling that the Preprocess
+        learned. ``kwargs`` go to :meth:`DataModule.from_load_data_inputs`.
+        """
+        preprocess = preprocess if preprocess is not None else NumpyPreprocess()
+        postprocess = postprocess if postprocess is not None else NumpyPostprocess()
+        datamodule = cls.from_load_data_inputs(
+            train_load_data_input=train,
+            val_load_data_input=val,
+            test_load_data_input=test,
+            preprocess=preprocess,
+            postprocess=postprocess,
+            **kwargs,
+        )
+        if isinstance(postprocess, NumpyPostprocess):
+            postprocess.set_target_scaling(
+                getattr(preprocess, "y_mean", None), getattr(preprocess, "y_scale", None)
+            )
+        datamodule.num_inputs = datamodule.train_dataset.num_inputs
+        return datamodule
+
+    @classmethod
     def from_xy_dataset(
         cls,
         x: np.ndarray,
@@ -229,7 +266,6 @@ class NumpyDataModule(DataModule):
         seed: int = 0,
         preprocess: Preprocess | None = None,
         postprocess: Postprocess | None = None,
-        sample_weight: np.ndarray | None = None,
     ) -> NumpyDataModule:
         """Split ``x, y`` into train and test (``test_size``), then load them.
 
@@ -244,30 +280,22 @@ class NumpyDataModule(DataModule):
         seed : int, default=0
             Seeds the test split, ``val_split`` and the training shuffle.
         """
-        preprocess = preprocess if preprocess is not None else preprocess_cls()
-        if postprocess is None:
-            postprocess = NumpyPostprocess()
-        arrays = [x, y] if sample_weight is None else [x, y, sample_weight]
+        test = None
+        train = (x, y)
         if test_size:
             from sklearn.model_selection import train_test_split
 
-            parts = train_test_split(*arrays, test_size=test_size, random_state=seed)
-            train, test = tuple(parts[0::2]), tuple(parts[1::2])
-        else:
-            train, test = tuple(arrays), None
-        datamodule = cls.from_load_data_inputs(
-            train_load_data_input=train,
-            test_load_data_input=test,
-            preprocess=preprocess,
+            x_train, x_test, y_train, y_test = train_test_split(
+                x, y, test_size=test_size, random_state=seed
+            )
+            train, test = (x_train, y_train), (x_test, y_test)
+        return cls.from_arrays(
+            train,
+            test=test,
+            preprocess=preprocess if preprocess is not None else preprocess_cls(),
             postprocess=postprocess,
             val_split=val_split,
             seed=seed,
             batch_size=batch_size,
             num_workers=num_workers,
         )
-        if isinstance(postprocess, NumpyPostprocess):
-            postprocess.set_target_scaling(
-                getattr(preprocess, "y_mean", None), getattr(preprocess, "y_scale", None)
-            )
-        datamodule.num_inputs = datamodule.train_dataset.num_inputs
-        return datamodule

@@ -47,11 +47,12 @@ class RegressionTask(Task):
         Targets per sample.
     backbone : str or nn.Module, default="linear"
         A key of :data:`~skflash.core.backbones.TABULAR_BACKBONES` (``"linear"``,
-        ``"mlp"``), or a module mapping ``num_inputs`` features to ``backbone_width``.
+        ``"mlp"``) topped with a linear head; or a module: the whole network, or with
+        ``backbone_width`` given, a feature extractor of that output width under a head.
     backbone_kwargs : dict, optional
         Arguments for the registered backbone, e.g. ``{"hidden_sizes": (64, 64)}``.
     backbone_width : int, optional
-        Output width of a module backbone (defaults to ``num_inputs``).
+        Output width of a module backbone that gets a head.
     loss_fn : str or callable, default="mse"
         ``"mse"``, ``"l1"``, ``"huber"``, ``"smooth_l1"`` or ``fn(y_hat, y)``.
     **task_kwargs
@@ -81,17 +82,20 @@ class RegressionTask(Task):
         loss_fn: str | Callable = "mse",
         **task_kwargs: Any,
     ) -> None:
-        if isinstance(backbone, nn.Module):
-            features, width = backbone, int(backbone_width or num_inputs)
+        if isinstance(backbone, nn.Module) and backbone_width is None:
+            model = backbone  # the whole network
         else:
-            factory = TABULAR_BACKBONES.get(backbone)
-            features, width = factory(num_inputs, **(backbone_kwargs or {}))
-        model = nn.Sequential(
-            OrderedDict(backbone=features, head=nn.Linear(width, int(num_outputs)))
-        )
+            if isinstance(backbone, nn.Module):
+                features, width = backbone, int(backbone_width)
+            else:
+                factory = TABULAR_BACKBONES.get(backbone)
+                features, width = factory(num_inputs, **(backbone_kwargs or {}))
+            model = nn.Sequential(
+                OrderedDict(backbone=features, head=nn.Linear(width, int(num_outputs)))
+            )
         super().__init__(model=model, loss_fn=regression_loss(loss_fn), **task_kwargs)
 
     @property
     def backbone(self) -> nn.Module:
         """The feature extractor that finetuning strategies freeze."""
-        return self.model.backbone
+        return getattr(self.model, "backbone", self.model)

@@ -1,0 +1,373 @@
+"""What FlashRegressor and FlashClassifier share: parameters, validation and the fit.
+
+The data path of a fit: validated arrays -> NumpyPreprocess (scaling learned on the
+training rows) -> NumpyDataModule (fused epoch chunks) -> Task -> skflash Trainer.
+Subclasses say only what differs: the Task, how the target is encoded, what predictions
+look like.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from torch import nn
+
+from skflash.core.backbones import TABULAR_BACKBONES
+from skflash.core.model import Task
+from skflash.core.optimizers import optimizer_class
+from skflash.core.trainer import Trainer
+from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
+from skflash.estimators import routing
+from skflash.estimators.callbacks import BestWeights, EpochPrinter, History
+from skflash.estimators.quiet import quiet_lightning
+
+#: Rows per forward pass at predict time: large inputs stream through in batches.
+PREDICT_BATCH_SIZE = 8192
+#: Trainer arguments the estimator sets from its own parameters.
+_OWN_TRAINER_ARGS = ("max_epochs", "accelerator", "devices", "precision", "callbacks")
+#: Trainer arguments that need Lightning's automatic optimization (one step per batch).
+_AUTOMATIC_ONLY = ("gradient_clip_val", "accumulate_grad_batches")
+
+
+def _is_string_column(values: Any) -> bool:
+    return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+
+
+class BaseFlashEstimator(BaseEstimator):
+    """Shared machinery of the skflash estimators; not meant to be used directly."""
+
+    # Subclasses set: the loss names they accept and the default loss.
+    _default_loss: str = "mse"
+
+    def __init__(self, **kwargs: Any) -> None:  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def _store_routed(self, kwargs: dict[str, Any]) -> None:
+        # Stored as given: like every parameter, the names are checked in fit.
+        self._extra_kwargs = sorted(k for k in kwargs if not routing.is_routed(k))
+        for key, value in kwargs.items():
+            if routing.is_routed(key):
+                setattr(self, key, value)
+
+    # ------------------------------------------------------------------ parameters
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep=deep)
+        params.update(routing.routed_params(self))
+        return params
+
+    def set_params(self, **params: Any) -> BaseFlashEstimator:
+        routed = {k: v for k, v in params.items() if routing.is_routed(k)}
+        for key, value in routed.items():
+            setattr(self, key, value)
+        valid = super().get_params(deep=True)
+        unknown = {
+            k: v for k, v in params.items() if k not in routed and k.split("__")[0] not in valid
+        }
+        if unknown:  # kept, like the constructor keeps them, and rejected by fit
+            self._extra_kwargs = sorted({*getattr(self, "_extra_kwargs", ()), *unknown})
+        rest = {k: v for k, v in params.items() if k not in routed and k not in unknown}
+        if rest:
+            super().set_params(**rest)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "task_")
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        routing.check_routed_names(self, getattr(self, "_extra_kwargs", ()))
+
+        def positive_int(name: str, allow: tuple = ()) -> None:
+            value = getattr(self, name)
+            if value in allow:
+                return
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+        positive_int("max_epochs")
+        positive_int("batch_size", allow=("auto",))
+        positive_int("patience")
+        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
+            raise ValueError(
+                f"learning_rate must be a positive number, got {self.learning_rate!r}."
+            )
+        if not (
+            isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1
+        ):
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}."
+            )
+        if not (isinstance(self.weight_decay, numbers.Real) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}.")
+        if self.verbose not in (0, 1, 2, False, True):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose!r}.")
+        if self.callbacks is not None and not all(isinstance(c, Callback) for c in self.callbacks):
+            raise TypeError("callbacks must be a list of Lightning Callback instances.")
+        trainer_kwargs = routing.routed(self, "trainer__")
+        for key in trainer_kwargs:
+            if key in _OWN_TRAINER_ARGS:
+                raise ValueError(
+                    f"Set {key} with the estimator's own parameter {key!r}, not trainer__{key}."
+                )
+        routing.check_kwargs(Trainer.__init__, trainer_kwargs, "trainer__")
+        if not isinstance(self.optimizer, torch.optim.Optimizer):
+            routing.check_kwargs(
+                optimizer_class(self.optimizer), routing.routed(self, "optimizer__"), "optimizer__"
+            )
+
+    def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
+        if torch.is_tensor(X):
+            X = X.detach().cpu().numpy()
+        if isinstance(X, pd.DataFrame):
+            strings = [str(c) for c in X.columns if _is_string_column(X[c])]
+            numeric_object = [
+                c for c in strings if pd.to_numeric(X[c], errors="coerce").notna().all()
+            ]
+            strings = [c for c in strings if c not in numeric_object]
+            if strings:
+                raise ValueError(
+                    f"{type(self).__name__} needs numeric features, but column(s) {strings} hold "
+                    "strings. Encode them first, e.g. with a ColumnTransformer: "
+                    "make_pipeline(make_column_transformer((OneHotEncoder(), "
+                    f"{strings}), remainder='passthrough'), {type(self).__name__}())."
+                )
+        return X
+
+    def _validate_fit_data(
+        self, X: Any, y: Any, sample_weight: Any, reset: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        X = self._validate_X(X, reset)
+        if torch.is_tensor(y):
+            y = y.detach().cpu().numpy()
+        try:
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                dtype=(np.float64, np.float32),
+                multi_output=True,
+                y_numeric=self._y_numeric,
+            )
+        except ValueError as error:
+            if "could not convert string to float" in str(error):
+                raise ValueError(
+                    f"{error}. {type(self).__name__} needs numeric features: encode string "
+                    "columns first, e.g. with a ColumnTransformer and a OneHotEncoder."
+                ) from error
+            raise
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            if not np.any(sample_weight > 0):
+                raise ValueError("Sample weights must contain at least one non-zero number.")
+        return X, y, sample_weight
+
+    # ------------------------------------------------------------------ building blocks
+    def _training_dtype(self, X: np.ndarray) -> torch.dtype:
+        """Train in the input's float dtype (like scikit-learn's MLP), unless a Lightning
+        precision is asked for, which then works on float32 tensors."""
+        if self.precision is not None:
+            return torch.float32
+        return torch.float64 if X.dtype == np.float64 else torch.float32
+
+    def _backbone_module(self, n_inputs: int, n_outputs: int) -> tuple[Any, dict, int | None]:
+        """The backbone argument for the Task, its kwargs, and a width when a head is wanted."""
+        kwargs = routing.routed(self, "backbone__")
+        backbone = self.backbone
+        if isinstance(backbone, str):
+            factory = TABULAR_BACKBONES.get(backbone)
+            routing.check_kwargs(factory, {"num_features": n_inputs, **kwargs}, "backbone__")
+            return backbone, kwargs, None
+        if inspect.isclass(backbone) and issubclass(backbone, nn.Module):
+            routing.check_kwargs(backbone, kwargs, "backbone__")
+            try:
+                return backbone(n_inputs, n_outputs, **kwargs), {}, None
+            except TypeError as error:
+                raise TypeError(
+                    f"Building backbone {backbone.__name__}(n_features, n_outputs, **backbone__) "
+                    f"failed: {error}. A backbone class is called with the number of input "
+                    "features and of outputs, plus the backbone__ parameters."
+                ) from error
+        if isinstance(backbone, nn.Module):
+            return copy.deepcopy(backbone), {}, None
+        raise TypeError(
+            "backbone must be a registry key such as 'mlp' or 'linear', an nn.Module class "
+            f"or an nn.Module instance; got {backbone!r}."
+        )
+
+    def _schedule_kwargs(self) -> dict[str, Any]:
+        """Task arguments for the learning-rate schedule over this fit's epochs."""
+        if self.lr_schedule is None:
+            return {}
+        if self.lr_schedule != "cosine":
+            raise ValueError(f"lr_schedule must be 'cosine' or None, got {self.lr_schedule!r}.")
+        return {
+            "scheduler": "cosineannealinglr",
+            "scheduler_kwargs": {"T_max": int(self.max_epochs)},
+        }
+
+    def _optimizer_kwargs(self) -> dict[str, Any]:
+        kwargs = routing.routed(self, "optimizer__")
+        if self.weight_decay and "weight_decay" not in kwargs:
+            kwargs["weight_decay"] = self.weight_decay
+        return kwargs
+
+    def _batch_size(self, n_samples: int) -> int:
+        return min(200, n_samples) if self.batch_size == "auto" else int(self.batch_size)
+
+    def _uses_fused_steps(self) -> bool:
+        return not any(k in routing.routed(self, "trainer__") for k in _AUTOMATIC_ONLY)
+
+    def _trainer(self, callbacks: list[Callback], max_epochs: int) -> Trainer:
+        verbose = int(self.verbose)
+        kwargs: dict[str, Any] = {
+            "max_epochs": max_epochs,
+            "accelerator": self.accelerator,
+            "devices": self.devices,
+            "logger": verbose >= 2,
+            "enable_checkpointing": False,
+            "enable_progress_bar": verbose >= 2,
+            "enable_model_summary": verbose >= 2,
+            "num_sanity_val_steps": 0,
+            "deterministic": False,
+        }
+        if self.precision is not None:
+            kwargs["precision"] = self.precision
+        kwargs.update(routing.routed(self, "trainer__"))
+        kwargs["callbacks"] = callbacks
+        return Trainer(**kwargs)
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool, max_epochs: int):
+        self._check_params()
+        continuing = incremental and hasattr(self, "task_")
+        X, y, sample_weight = self._validate_fit_data(X, y, sample_weight, reset=not continuing)
+        y = self._encode_target(y, fitting=not continuing)
+        if sample_weight is not None:
+            keep = sample_weight > 0  # a zero weight is the same as dropping the sample
+            if not keep.all():
+                X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+            if np.all(sample_weight == sample_weight[0]):
+                sample_weight = None
+
+        random_state = check_random_state(self.random_state)
+        split_seed, init_seed, shuffle_seed = random_state.randint(np.iinfo(np.int32).max, size=3)
+
+        train = (X, y) if sample_weight is None else (X, y, sample_weight)
+        val = None
+        if self.early_stopping:
+            train, val = self._split_validation(train, int(split_seed))
+
+        dtype = self._training_dtype(X)
+        if continuing:
+            task = self.task_
+            preprocess = task.preprocess
+            preprocess.learn_statistics = False
+        else:
+            preprocess = NumpyPreprocess(
+                standardize_inputs=self.standardize_inputs,
+                standardize_target=self._standardize_target(),
+                dtype=dtype,
+            )
+        datamodule = NumpyDataModule.from_arrays(
+            train,
+            val=val,
+            preprocess=preprocess,
+            postprocess=task.postprocess if continuing else None,
+            batch_size=self._batch_size(len(train[0])),
+            seed=int(shuffle_seed),
+            fused_steps=self._uses_fused_steps(),
+        )
+
+        history = History()
+        callbacks: list[Callback] = [history]
+        best = None
+        if val is not None:
+            best = BestWeights("val_loss")
+            callbacks += [EarlyStopping("val_loss", patience=self.patience), best]
+        if int(self.verbose) == 1:
+            callbacks.append(EpochPrinter())
+        callbacks += [copy.deepcopy(c) for c in (self.callbacks or [])]
+
+        devices = None if torch.cuda.is_available() else []  # the global RNGs are left alone
+        with torch.random.fork_rng(devices=devices), quiet_lightning(int(self.verbose) < 2):
+            torch.manual_seed(int(init_seed))
+            if not continuing:
+                task = self._build_task(X.shape[1], y, dtype)
+                task.to(dtype)
+            task.automatic_optimization = not self._uses_fused_steps()
+            trainer = self._trainer(callbacks, max_epochs)
+            trainer.fit(task, datamodule=datamodule)
+        task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
+        if not continuing:
+            preprocess.learn_statistics = False
+
+        self.task_ = task
+        previous = self.history_ if continuing else []
+        offset = len(previous)
+        self.history_ = previous + [
+            {**row, "epoch": row["epoch"] + offset} for row in history.history
+        ]
+        self.n_iter_ = len(self.history_)
+        self.best_epoch_ = (
+            None if best is None or best.best_epoch is None else best.best_epoch + offset
+        )
+        return self
+
+    def _split_validation(self, arrays: tuple, seed: int) -> tuple[tuple, tuple]:
+        n = len(arrays[0])
+        n_val = round(n * self.validation_fraction)
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"early_stopping holds out validation_fraction={self.validation_fraction} of "
+                f"{n} samples, which leaves no sample on one side. Use more data, a larger "
+                "validation_fraction, or early_stopping=False."
+            )
+        parts = train_test_split(*arrays, test_size=n_val, random_state=seed)
+        return tuple(parts[0::2]), tuple(parts[1::2])
+
+    # ------------------------------------------------------------------ predict
+    def _forward(self, X: Any) -> np.ndarray:
+        """Model outputs for ``X``, in batches, after the Postprocess."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        task = self.task_
+        with quiet_lightning(True):
+            outputs = [
+                out.cpu().numpy() for out in task.predict_batches(X, batch_size=PREDICT_BATCH_SIZE)
+            ]
+        return np.concatenate(outputs) if outputs else np.empty((0, self.n_outputs_))
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        task = state.get("task_")
+        if isinstance(task, Task) and task.device.type != "cpu":
+            state["task_"] = copy.deepcopy(task).to("cpu")  # unpickles without a GPU
+        return state
+
+    # ------------------------------------------------------------------ subclass hooks
+    _y_numeric = True
+
+    def _standardize_target(self) -> bool:
+        return False
+
+    def _encode_target(self, y: np.ndarray, fitting: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _build_task(self, n_inputs: int, y: np.ndarray, dtype: torch.dtype) -> Task:
+        raise NotImplementedError

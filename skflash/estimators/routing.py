@@ -1,0 +1,65 @@
+"""Routed parameters: ``backbone__<arg>``, ``optimizer__<arg>`` and ``trainer__<arg>``.
+
+They are ordinary estimator parameters to scikit-learn (``get_params``, ``set_params``,
+``clone``, grids), stored as attributes named exactly as given.
+"""
+
+from __future__ import annotations
+
+import inspect
+from difflib import get_close_matches
+from typing import Any
+
+PREFIXES = ("backbone__", "optimizer__", "trainer__")
+
+
+def is_routed(name: str) -> bool:
+    return name.startswith(PREFIXES) and len(name) > len(name.split("__", 1)[0]) + 2
+
+
+def check_routed_names(estimator: Any, names: Any) -> None:
+    """Raise TypeError, like Python would, for a keyword that is neither a parameter nor routed."""
+    params = list(inspect.signature(type(estimator).__init__).parameters)
+    for name in names:
+        if is_routed(name):
+            continue
+        hint = get_close_matches(name, [p for p in params if p not in ("self", "kwargs")], n=1)
+        suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+        raise TypeError(
+            f"{type(estimator).__name__} got an unexpected keyword argument {name!r}.{suggestion} "
+            f"Arguments for the backbone, optimizer or Lightning Trainer go in as "
+            f"{', '.join(p + '<arg>' for p in PREFIXES)}."
+        )
+
+
+def routed(estimator: Any, prefix: str) -> dict[str, Any]:
+    """The routed parameters under ``prefix`` (e.g. ``"trainer__"``), prefix removed."""
+    return {
+        key[len(prefix) :]: value
+        for key, value in vars(estimator).items()
+        if key.startswith(prefix) and is_routed(key)
+    }
+
+
+def routed_params(estimator: Any) -> dict[str, Any]:
+    return {key: value for key, value in vars(estimator).items() if is_routed(key)}
+
+
+def check_kwargs(target: Any, kwargs: dict[str, Any], prefix: str) -> None:
+    """Raise ValueError naming the closest argument when ``target`` does not take a kwarg."""
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL and n != "self"]
+    for key in kwargs:
+        if key not in accepted:
+            hint = get_close_matches(key, accepted, n=1)
+            suggestion = f" Did you mean {prefix}{hint[0]}?" if hint else ""
+            name = getattr(target, "__qualname__", repr(target))
+            raise ValueError(
+                f"{prefix}{key} is not an argument of {name}.{suggestion} "
+                f"It accepts: {sorted(accepted)}."
+            )
