@@ -411,7 +411,12 @@ class Task(pl.LightningModule):
         """
         pipeline = self.data_pipeline
         dataset = x if isinstance(x, AutoDataset) else AutoDataset(x, pipeline, "predict")
-        loader = pipeline.dataloader(dataset, batch_size)
+        loader: Any
+        if dataset.fetches_batches:  # array data: slices in order, no DataLoader machinery
+            collate = pipeline.loader_collate("predict", batched=True)
+            loader = BatchChunk(dataset.data, None, batch_size, collate)
+        else:
+            loader = pipeline.dataloader(dataset, batch_size)
         device_transform = pipeline.device_transform("predict")
         was_training = self.training
         self.eval()

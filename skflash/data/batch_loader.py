@@ -25,8 +25,9 @@ class BatchChunk:
     ----------
     samples : object with ``take_batch``
         The loaded samples (e.g. :class:`~skflash.data.samples.ArraySamples`).
-    order : torch.Tensor
-        Sample indices in the order of this epoch.
+    order : torch.Tensor or None
+        Sample indices in the order of this epoch; None takes the samples in order, as
+        slices (views, no copies).
     batch_size : int
     transform : callable
         Applied to each batch (the loader- and device-side Preprocess hooks).
@@ -35,7 +36,7 @@ class BatchChunk:
     def __init__(
         self,
         samples: Any,
-        order: torch.Tensor,
+        order: torch.Tensor | None,
         batch_size: int,
         transform: Callable[[Any], Any],
     ) -> None:
@@ -46,13 +47,20 @@ class BatchChunk:
 
     @property
     def num_samples(self) -> int:
-        return len(self.order)
+        return len(self.samples) if self.order is None else len(self.order)
 
     def __len__(self) -> int:
-        return -(-len(self.order) // self.batch_size)
+        return -(-self.num_samples // self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
-        for index in self.order.split(self.batch_size):
+        if self.order is None:
+            indices: Any = (
+                slice(start, start + self.batch_size)
+                for start in range(0, self.num_samples, self.batch_size)
+            )
+        else:
+            indices = self.order.split(self.batch_size)
+        for index in indices:
             yield self.transform(self.samples.take_batch(index))
 
     def with_transform(self, transform: Callable[[Any], Any] | None) -> BatchChunk:
@@ -66,7 +74,8 @@ class BatchChunk:
         """Lightning moves batches with ``.to(device)``; samples already there stay put."""
         to = getattr(self.samples, "to", None)
         samples = self.samples if to is None else to(device)
-        return BatchChunk(samples, self.order.to(device), self.batch_size, self.transform)
+        order = None if self.order is None else self.order.to(device)
+        return BatchChunk(samples, order, self.batch_size, self.transform)
 
 
 class ChunkedBatchLoader:
@@ -115,7 +124,7 @@ class ChunkedBatchLoader:
 
     def __iter__(self) -> Iterator[BatchChunk]:
         n = len(self._samples)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
         yield BatchChunk(self._samples, order, self.batch_size, self.transform)
 
 

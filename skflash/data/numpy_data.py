@@ -72,8 +72,8 @@ class ScaledRows(Sequence):
         return to_tensor(np.asarray(self.x[index]), self.dtype, self.mean, self.scale)
 
     def take_batch(self, indices: Any) -> torch.Tensor:
-        if isinstance(indices, list) and indices == list(range(indices[0], indices[-1] + 1)):
-            indices = slice(indices[0], indices[-1] + 1)  # sequential predict: a view, no copy
+        if isinstance(indices, torch.Tensor):
+            indices = indices.cpu().numpy()
         return self[indices]
 
 

@@ -38,6 +38,8 @@ class ArraySamples(Sequence):
 
     def take_batch(self, indices: Any) -> Any:
         """The batch made of the rows at ``indices`` (a list, slice or index tensor)."""
+        if isinstance(indices, slice):
+            return self[indices]
         if isinstance(indices, list):
             indices = torch.as_tensor(indices, dtype=torch.long)
         return self[indices]
@@ -68,3 +70,8 @@ class SampleView(Sequence):
         if isinstance(indices, list):
             indices = torch.as_tensor(indices, dtype=torch.long)
         return self.samples.take_batch(self.indices[indices])
+
+    def to(self, device: torch.device | str) -> SampleView:
+        to = getattr(self.samples, "to", None)
+        samples = self.samples if to is None else to(device)
+        return SampleView(samples, self.indices.to(device))

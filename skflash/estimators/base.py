@@ -120,7 +120,7 @@ class BaseFlashEstimator(BaseEstimator):
                 raise ValueError(
                     f"Set {key} with the estimator's own parameter {key!r}, not trainer__{key}."
                 )
-        routing.check_kwargs(Trainer.__init__, trainer_kwargs, "trainer__")
+        routing.check_kwargs(Trainer.__init__, trainer_kwargs, "trainer__", own=_OWN_TRAINER_ARGS)
         if not isinstance(self.optimizer, torch.optim.Optimizer):
             routing.check_kwargs(
                 optimizer_class(self.optimizer), routing.routed(self, "optimizer__"), "optimizer__"

@@ -34,7 +34,7 @@ class History(Callback):
         loss = row.get("train_loss")
         if loss is not None and not math.isfinite(loss):
             raise FloatingPointError(
-                f"Training diverged at epoch {trainer.current_epoch}: the training loss is "
+                f"Training diverged at epoch {trainer.current_epoch + 1}: the training loss is "
                 f"{loss}. Try a lower learning_rate, or check the data for extreme values."
             )
         self.history.append(row)

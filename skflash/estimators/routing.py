@@ -17,13 +17,34 @@ def is_routed(name: str) -> bool:
     return name.startswith(PREFIXES) and len(name) > len(name.split("__", 1)[0]) + 2
 
 
+#: Names users bring from other libraries (skorch, Keras, plain PyTorch).
+ALIASES = {
+    "lr": "learning_rate",
+    "epochs": "max_epochs",
+    "n_epochs": "max_epochs",
+    "max_iter": "max_epochs",
+    "module": "backbone",
+    "model": "backbone",
+    "criterion": "loss",
+    "loss_fn": "loss",
+    "seed": "random_state",
+    "device": "accelerator",
+}
+
+
 def check_routed_names(estimator: Any, names: Any) -> None:
     """Raise TypeError, like Python would, for a keyword that is neither a parameter nor routed."""
-    params = list(inspect.signature(type(estimator).__init__).parameters)
+    params = [
+        p
+        for p in inspect.signature(type(estimator).__init__).parameters
+        if p not in ("self", "kwargs")
+    ]
     for name in names:
         if is_routed(name):
             continue
-        hint = get_close_matches(name, [p for p in params if p not in ("self", "kwargs")], n=1)
+        hint = (
+            [ALIASES[name]] if ALIASES.get(name) in params else get_close_matches(name, params, n=1)
+        )
         suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
         raise TypeError(
             f"{type(estimator).__name__} got an unexpected keyword argument {name!r}.{suggestion} "
@@ -45,8 +66,14 @@ def routed_params(estimator: Any) -> dict[str, Any]:
     return {key: value for key, value in vars(estimator).items() if is_routed(key)}
 
 
-def check_kwargs(target: Any, kwargs: dict[str, Any], prefix: str) -> None:
-    """Raise ValueError naming the closest argument when ``target`` does not take a kwarg."""
+def check_kwargs(
+    target: Any, kwargs: dict[str, Any], prefix: str, own: tuple[str, ...] = ()
+) -> None:
+    """Raise ValueError naming the closest argument when ``target`` does not take a kwarg.
+
+    ``own`` names arguments the estimator sets from parameters of its own: a suggestion
+    of one of them points to that parameter instead.
+    """
     try:
         params = inspect.signature(target).parameters
     except (TypeError, ValueError):
@@ -58,6 +85,8 @@ def check_kwargs(target: Any, kwargs: dict[str, Any], prefix: str) -> None:
         if key not in accepted:
             hint = get_close_matches(key, accepted, n=1)
             suggestion = f" Did you mean {prefix}{hint[0]}?" if hint else ""
+            if hint and hint[0] in own:
+                suggestion = f" Did you mean the estimator's own parameter {hint[0]!r}?"
             name = getattr(target, "__qualname__", repr(target))
             raise ValueError(
                 f"{prefix}{key} is not an argument of {name}.{suggestion} "

@@ -1,0 +1,317 @@
+"""FlashRegressor as users meet it: sklearn tools, inputs, errors, quiet fits, persistence."""
+
+from __future__ import annotations
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pytorch_lightning.callbacks import Callback
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.compose import make_column_transformer
+from sklearn.datasets import load_diabetes, make_regression
+from sklearn.feature_selection import SelectKBest, f_regression
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from skflash import FlashRegressor
+
+FAST = {"max_epochs": 15, "batch_size": 16, "learning_rate": 0.01, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_regression(n_samples=120, n_features=5, noise=5.0, random_state=0)
+    return X, y
+
+
+def test_defaults_train_well_on_diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    cv = KFold(5, shuffle=True, random_state=0)
+    flash = cross_val_score(FlashRegressor(random_state=0), X, y, cv=cv).mean()
+    linear = cross_val_score(LinearRegression(), X, y, cv=cv).mean()
+    assert flash > linear - 0.05
+
+
+def test_fit_returns_self_and_predicts_1d_or_2d(data):
+    X, y = data
+    reg = FlashRegressor(**FAST)
+    assert reg.fit(X, y) is reg
+    assert reg.predict(X).shape == (120,)
+    Y = np.column_stack([y, -y, 2 * y])
+    multi = FlashRegressor(**FAST).fit(X, Y)
+    assert multi.predict(X).shape == (120, 3)
+    assert multi.n_outputs_ == 3
+    assert multi.score(X, Y) > 0.5
+
+
+def test_pipeline_with_scaler_and_feature_selection(data):
+    X, y = data
+    pipe = make_pipeline(StandardScaler(), SelectKBest(f_regression, k=3), FlashRegressor(**FAST))
+    pipe.fit(X, y)
+    assert pipe[-1].n_features_in_ == 3
+    assert pipe.score(X, y) > 0.5
+
+
+def test_column_transformer_over_dataframe_with_string_column(data):
+    X, y = data
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    frame["city"] = np.where(y > 0, "north", "south")
+    pipe = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["city"]), remainder="passthrough"),
+        FlashRegressor(**FAST),
+    )
+    pipe.fit(frame, y)
+    assert pipe.predict(frame).shape == (120,)
+    with pytest.raises(ValueError, match=r"column\(s\) \['city'\] hold strings.*ColumnTransformer"):
+        FlashRegressor(**FAST).fit(frame, y)
+
+
+def test_dataframe_and_series_record_feature_names(data):
+    X, y = data
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    reg = FlashRegressor(**FAST).fit(frame, pd.Series(y))
+    assert list(reg.feature_names_in_) == list("abcde")
+    assert reg.n_features_in_ == 5
+    np.testing.assert_allclose(reg.predict(frame), reg.predict(X))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_grid_search_over_routed_parameters(data, n_jobs):
+    X, y = data
+    grid = GridSearchCV(
+        FlashRegressor(**FAST),
+        {"backbone__hidden_sizes": [(8,), (16, 16)], "optimizer__betas": [(0.9, 0.999)]},
+        cv=2,
+        n_jobs=n_jobs,
+    )
+    grid.fit(X, y)
+    assert grid.best_params_["backbone__hidden_sizes"] in [(8,), (16, 16)]
+    assert grid.best_estimator_.get_params()["optimizer__betas"] == (0.9, 0.999)
+
+
+def test_parallel_workers_use_one_torch_thread_each(data):
+    X, y = data
+    grid = GridSearchCV(
+        FlashRegressor(max_epochs=2, random_state=0),
+        {"learning_rate": [1e-3, 1e-2]},
+        cv=2,
+        n_jobs=2,
+        scoring=lambda est, X, y: torch.get_num_threads(),
+    )
+    grid.fit(X, y)
+    assert set(grid.cv_results_["mean_test_score"]) == {1.0}
+
+
+def test_cross_val_score_and_clone(data):
+    X, y = data
+    reg = FlashRegressor(trainer__gradient_clip_val=1.0, backbone__hidden_sizes=(8,), **FAST)
+    assert cross_val_score(reg, X, y, cv=3).mean() > 0.3
+    twin = clone(reg)
+    assert twin.get_params() == reg.get_params()
+    assert twin.get_params()["trainer__gradient_clip_val"] == 1.0
+    assert not any(k.startswith("_") for k in twin.get_params())
+
+
+def test_set_params_routes(data):
+    reg = FlashRegressor(**FAST).set_params(backbone__hidden_sizes=(4,), trainer__max_steps=5)
+    assert reg.get_params()["backbone__hidden_sizes"] == (4,)
+    reg.fit(*data)
+    assert reg.task_.backbone[0].out_features == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"trainer__max_epoch": 3}, ValueError, "estimator's own parameter 'max_epochs'"),
+        ({"trainer__gradient_clip_vale": 1}, ValueError, "Did you mean trainer__gradient_clip_val"),
+        ({"backbone__hiden_sizes": (3,)}, ValueError, "Did you mean backbone__hidden_sizes"),
+        ({"optimizer__weight_decy": 0.1}, ValueError, "Did you mean optimizer__weight_decay"),
+        ({"lr": 0.1}, TypeError, "Did you mean 'learning_rate'"),
+        ({"trainer__max_epochs": 3}, ValueError, "own parameter 'max_epochs'"),
+        ({"optimizer": "adma"}, ValueError, "Unknown optimizer 'adma'"),
+        ({"loss": "mse2"}, ValueError, "Unknown loss 'mse2'"),
+        ({"backbone": "resnet"}, KeyError, "Available keys"),
+        ({"learning_rate": -1}, ValueError, "learning_rate must be a positive number"),
+        ({"validation_fraction": 1.5}, ValueError, r"validation_fraction must be in \(0, 1\)"),
+        ({"max_epochs": 0}, ValueError, "max_epochs must be a positive integer"),
+    ],
+)
+def test_bad_parameters_get_clear_errors(data, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        FlashRegressor(**kwargs).fit(*data)
+
+
+def test_bad_inputs_get_clear_errors(data):
+    X, y = data
+    reg = FlashRegressor(**FAST)
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        reg.fit(sparse.csr_matrix(X), y)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        reg.fit(bad, y)
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        reg.fit(bad, y)
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        reg.fit(X, np.full_like(y, np.nan))
+    with pytest.raises(ValueError, match="0 sample"):
+        reg.fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        reg.fit(X, y[:-1])
+    strings = np.array([["a", "b"]] * 10, dtype=object)
+    with pytest.raises(ValueError, match="encode string columns first"):
+        reg.fit(strings, np.ones(10))
+    reg.fit(X, y)
+    with pytest.raises(ValueError, match="X has 4 features, but FlashRegressor is expecting 5"):
+        reg.predict(X[:, :4])
+
+
+def test_inputs_are_never_modified_and_dtypes_accepted(data):
+    X, y = data
+    X32 = X.astype(np.float32)
+    copies = [a.copy() for a in (X, y, X32)]
+    weights = np.linspace(0.5, 2.0, len(y))
+    w_copy = weights.copy()
+    FlashRegressor(**FAST).fit(X, y, sample_weight=weights)
+    reg32 = FlashRegressor(**FAST).fit(X32, y)
+    assert reg32.task_.dtype == torch.float32
+    assert reg32.predict(X32).dtype == np.float32
+    for before, after in zip(copies, (X, y, X32), strict=True):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(weights, w_copy)
+    ints = FlashRegressor(**FAST).fit(np.round(X * 10).astype(int), np.round(y).astype(int))
+    assert ints.predict(np.round(X * 10).astype(int)).shape == (120,)
+    as_list = FlashRegressor(**FAST).fit(X.tolist(), y.tolist())
+    as_tensor = FlashRegressor(**FAST).fit(torch.from_numpy(X), torch.from_numpy(y))
+    np.testing.assert_allclose(as_list.predict(X), as_tensor.predict(torch.from_numpy(X)))
+
+
+def test_same_random_state_same_predictions_and_global_rng_untouched(data):
+    X, y = data
+    torch.manual_seed(123)
+    np.random.seed(123)
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+    a = FlashRegressor(**FAST).fit(X, y).predict(X)
+    b = FlashRegressor(**FAST).fit(X, y).predict(X)
+    c = FlashRegressor(**{**FAST, "random_state": 1}).fit(X, y).predict(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], numpy_state[1])
+
+
+def test_pickle_and_joblib_round_trips(data, tmp_path):
+    X, y = data
+    reg = FlashRegressor(**FAST).fit(X, y)
+    expected = reg.predict(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(reg)).predict(X), expected)
+    joblib.dump(reg, tmp_path / "reg.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "reg.joblib").predict(X), expected)
+
+
+def test_partial_fit_and_warm_start_continue_training(data):
+    X, y = data
+    reg = FlashRegressor(random_state=0, lr_schedule=None)
+    losses = [reg.partial_fit(X, y).history_[-1]["train_loss"] for _ in range(5)]
+    assert reg.n_iter_ == 5 and losses[-1] < losses[0]
+    weights = [p.detach().clone() for p in reg.task_.parameters()]
+    reg.partial_fit(X, y)
+    assert any(not torch.equal(w, p) for w, p in zip(weights, reg.task_.parameters(), strict=True))
+    warm = FlashRegressor(max_epochs=3, warm_start=True, random_state=0).fit(X, y)
+    task = warm.task_
+    warm.fit(X, y)
+    assert warm.task_ is task and warm.n_iter_ == 6
+    cold = FlashRegressor(max_epochs=3, random_state=0).fit(X, y)
+    first = cold.task_
+    assert cold.fit(X, y).task_ is not first and cold.n_iter_ == 3
+    with pytest.raises(ValueError, match="X has 4 features, but FlashRegressor is expecting 5"):
+        reg.partial_fit(X[:, :4], y)
+
+
+def test_early_stopping_restores_best_weights_in_memory(data, tmp_path):
+    X, y = data
+    reg = FlashRegressor(
+        max_epochs=300, early_stopping=True, patience=3, learning_rate=0.05, random_state=0
+    )
+    reg.fit(X, y)
+    assert reg.n_iter_ < 300
+    val = [row["val_loss"] for row in reg.history_]
+    assert reg.best_epoch_ == int(np.argmin(val))
+    assert list(tmp_path.iterdir()) == []
+    plain = FlashRegressor(max_epochs=3, random_state=0).fit(X, y)
+    assert all("val_loss" not in row for row in plain.history_)
+    with pytest.raises(ValueError, match="leaves no sample on one side"):
+        FlashRegressor(early_stopping=True).fit(X[:1], y[:1])
+
+
+def test_sample_weight_zero_equals_dropping_and_weights_matter(data):
+    X, y = data
+    weights = np.ones(len(y))
+    weights[:30] = 0
+    a = FlashRegressor(**FAST).fit(X, y, sample_weight=weights).predict(X)
+    b = FlashRegressor(**FAST).fit(X[30:], y[30:]).predict(X)
+    np.testing.assert_allclose(a, b)
+    skewed = np.where(np.arange(len(y)) < 60, 10.0, 0.1)
+    c = FlashRegressor(**FAST).fit(X, y, sample_weight=skewed).predict(X)
+    assert not np.allclose(c, FlashRegressor(**FAST).fit(X, y).predict(X))
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        FlashRegressor(**FAST).fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="Negative values"):
+        FlashRegressor(**FAST).fit(X, y, sample_weight=-np.ones(len(y)))
+
+
+def test_quiet_by_default_and_verbose_prints_epochs(data, tmp_path, capfd, recwarn):
+    X, y = data
+    FlashRegressor(**FAST).fit(X, y)
+    FlashRegressor(early_stopping=True, **FAST).fit(X, y)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert len(recwarn) == 0
+    assert list(tmp_path.iterdir()) == []
+    FlashRegressor(max_epochs=2, verbose=1, random_state=0).fit(X, y)
+    out, _ = capfd.readouterr()
+    assert out.count("train_loss=") == 2
+
+
+def test_diverging_fit_raises_clear_error(data):
+    X, y = data
+    reg = FlashRegressor(
+        optimizer="sgd", learning_rate=1e4, standardize_target=False, max_epochs=50, random_state=0
+    )
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch \d+.*lower learning_rate"):
+        reg.fit(X, y * 1e20)
+
+
+def test_user_callbacks_and_custom_module(data):
+    X, y = data
+
+    class Counter(Callback):
+        epochs = 0
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            Counter.epochs += 1
+
+    class Net(torch.nn.Module):
+        def __init__(self, n_in, n_out, width=8):
+            super().__init__()
+            self.layers = torch.nn.Sequential(
+                torch.nn.Linear(n_in, width), torch.nn.ReLU(), torch.nn.Linear(width, n_out)
+            )
+
+        def forward(self, x):
+            return self.layers(x)
+
+    reg = FlashRegressor(backbone=Net, backbone__width=4, callbacks=[Counter()], **FAST)
+    reg.fit(X, y)
+    assert Counter.epochs == 15
+    assert reg.task_.model.layers[0].out_features == 4
+    instance = FlashRegressor(backbone=torch.nn.Linear(5, 1), **FAST).fit(X, y)
+    assert instance.score(X, y) > 0.5
