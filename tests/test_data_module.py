@@ -79,19 +79,27 @@ def test_missing_stages_have_no_loader():
     assert len(dm.val_dataloader()) == 1
 
 
-def test_numpy_datamodule_standardises_on_training_data():
+def test_numpy_datamodule_standardises_batches_without_copying():
     rng = np.random.default_rng(0)
     x = rng.normal(5.0, 3.0, size=(200, 4))
     y = x @ np.array([1.0, 2.0, 3.0, 4.0])
+    x_before = x.copy()
     preprocess = NumpyPreprocess(standardize_inputs=True, standardize_target=True)
-    dm = NumpyDataModule.from_xy_dataset(x, y, preprocess=preprocess, test_size=None)
-    xs, ys = dm.train_dataset.data.tensors
+    dm = NumpyDataModule.from_xy_dataset(
+        x, y, preprocess=preprocess, test_size=None, batch_size=200
+    )
+    xs, ys = next(iter(dm.train_dataloader()))
     assert xs.dtype == torch.float32
     assert torch.allclose(xs.mean(0), torch.zeros(4), atol=1e-5)
     assert torch.allclose(xs.std(0, unbiased=False), torch.ones(4), atol=1e-4)
     assert abs(float(ys.mean())) < 1e-5
     assert dm.num_inputs == 4
-    x_before = x.copy()
+    assert np.array_equal(x, x_before)
+    # In the training dtype already: the loaded tensor is the caller's memory, only read.
+    same = NumpyPreprocess(standardize_inputs=True, dtype=torch.float64)
+    dm64 = NumpyDataModule.from_xy_dataset(x, y, preprocess=same, test_size=None)
+    assert np.shares_memory(dm64.train_dataset.data.tensors[0].numpy(), x)
+    next(iter(dm64.train_dataloader()))
     assert np.array_equal(x, x_before)
 
 

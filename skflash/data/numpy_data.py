@@ -1,14 +1,17 @@
 """Array data: a Preprocess, Postprocess and DataModule for ``(x, y)`` numpy arrays.
 
-Training arrays become one float tensor each, standardised on the way when asked (the
-statistics are learned on the training data and saved with the model); predict arrays
-are converted batch by batch, so a large input never needs a second full copy.
+Training arrays become one float tensor each (the caller's own memory when the dtype
+matches); standardisation, learned on the training data and saved with the model, runs
+on each batch. Predict arrays are converted batch by batch, so a large input never needs
+a second full copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+import warnings
 
 import numpy as np
 import torch
@@ -44,32 +47,42 @@ def weighted_mean_scale(
     return mean.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
 
 
-def to_tensor(
-    x: np.ndarray, dtype: torch.dtype, mean: Any = None, scale: Any = None
-) -> torch.Tensor:
-    """``(x - mean) / scale`` as a new tensor of ``dtype``, without a float64 temporary."""
+def to_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` copied into a new tensor of ``dtype``, chunk by chunk (no full temporary)."""
     out = torch.empty(x.shape, dtype=dtype)
     target = out.numpy()
     for start in range(0, len(x), _CHUNK_ROWS):
         chunk = slice(start, start + _CHUNK_ROWS)
-        if mean is None:
-            target[chunk] = x[chunk]
-        else:
-            target[chunk] = (x[chunk] - mean) / scale
+        target[chunk] = x[chunk]
     return out
 
 
-class ScaledRows(Sequence):
-    """Rows of a numpy array turned into scaled tensors when fetched, batch by batch."""
+def as_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` as a tensor of ``dtype``: shares its memory when it can, else one copy.
 
-    def __init__(self, x: np.ndarray, dtype: torch.dtype, mean: Any, scale: Any) -> None:
-        self.x, self.dtype, self.mean, self.scale = x, dtype, mean, scale
+    Shared memory is only ever read: batches are taken by indexing, which copies.
+    """
+    if x.dtype == _NUMPY_DTYPES.get(dtype) and x.flags.c_contiguous:
+        with warnings.catch_warnings():  # read-only arrays are fine: nothing writes to them
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(x)
+    return to_tensor(x, dtype)
+
+
+_NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+
+
+class NumpyRows(Sequence):
+    """Rows of a numpy array, turned into tensors when fetched, batch by batch."""
+
+    def __init__(self, x: np.ndarray, dtype: torch.dtype) -> None:
+        self.x, self.dtype = x, dtype
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, index: Any) -> torch.Tensor:  # type: ignore[override]
-        return to_tensor(np.asarray(self.x[index]), self.dtype, self.mean, self.scale)
+        return to_tensor(np.asarray(self.x[index]), self.dtype)
 
     def take_batch(self, indices: Any) -> torch.Tensor:
         if isinstance(indices, torch.Tensor):
@@ -79,6 +92,10 @@ class ScaledRows(Sequence):
 
 class NumpyPreprocess(Preprocess):
     """``(x, y)`` or ``(x, y, sample_weight)`` arrays to float tensors; ``x`` alone to predict.
+
+    ``load_data`` keeps training arrays as tensors (sharing the caller's memory when the
+    dtype already matches, never writing to it); the standardisation runs on each batch
+    in ``per_batch_transform``, so no scaled copy of the data is ever made.
 
     Parameters
     ----------
@@ -114,6 +131,7 @@ class NumpyPreprocess(Preprocess):
         self.x_scale: np.ndarray | None = None
         self.y_mean: np.ndarray | None = None
         self.y_scale: np.ndarray | None = None
+        self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def state_dict(self) -> dict[str, Any]:
         def plain(a: Any) -> Any:
@@ -138,6 +156,7 @@ class NumpyPreprocess(Preprocess):
         self.dtype = getattr(torch, state.get("dtype", "float32"))
         self.standardize_inputs = state.get("standardize_inputs", False)
         self.standardize_target = state.get("standardize_target", False)
+        self._affine = {}
 
     def _check_features(self, x: np.ndarray) -> None:
         if self.num_inputs is not None and x.shape[1:] != (self.num_inputs,):
@@ -154,6 +173,7 @@ class NumpyPreprocess(Preprocess):
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
         if self.training and self.learn_statistics:
+            self._affine = {}
             self.num_inputs = x.shape[1]
             if self.standardize_inputs:
                 self.x_mean, self.x_scale = weighted_mean_scale(x, weights)
@@ -162,22 +182,40 @@ class NumpyPreprocess(Preprocess):
         self._check_features(x)
         if dataset is not None:
             dataset.num_inputs = x.shape[1]
-        tensors = [
-            to_tensor(x, self.dtype, self.x_mean, self.x_scale),
-            to_tensor(y, self.dtype, self.y_mean, self.y_scale),
-        ]
+        tensors = [as_tensor(x, self.dtype), as_tensor(y, self.dtype)]
         if weights is not None:
-            tensors.append(to_tensor(weights, self.dtype))
+            tensors.append(as_tensor(weights, self.dtype))
         return ArraySamples(*tensors)
 
-    def predict_load_data(self, data: Any) -> ScaledRows:
+    def _scaled(self, name: str, values: torch.Tensor) -> torch.Tensor:
+        mean = getattr(self, f"{name}_mean")
+        if mean is None:
+            return values
+        key = (name, values.device, values.dtype)
+        if key not in self._affine:
+            scale = getattr(self, f"{name}_scale")
+            self._affine[key] = (
+                torch.as_tensor(mean, dtype=values.dtype, device=values.device),
+                torch.as_tensor(1.0 / scale, dtype=values.dtype, device=values.device),
+            )
+        shift, factor = self._affine[key]
+        return (values - shift) * factor
+
+    def per_batch_transform(self, batch: Any) -> Any:
+        """Standardise a batch: ``(x, y[, w])`` in training, ``x`` alone at predict."""
+        if isinstance(batch, torch.Tensor):
+            return self._scaled("x", batch)
+        x, y, *rest = batch
+        return (self._scaled("x", x), self._scaled("y", y), *rest)
+
+    def predict_load_data(self, data: Any) -> NumpyRows:
         x = np.asarray(data)
         if x.ndim == 1 and self.num_inputs is not None and x.shape[0] == self.num_inputs:
             x = x.reshape(1, -1)
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
         self._check_features(x)
-        return ScaledRows(x, self.dtype, self.x_mean, self.x_scale)
+        return NumpyRows(x, self.dtype)
 
 
 class NumpyPostprocess(Postprocess):
