@@ -247,9 +247,11 @@ class Task(pl.LightningModule):
         y_hat = self(x)
         loss, losses = self.compute_loss(y_hat, y, weight)
         logs: dict[str, Any] = dict(losses) if len(losses) > 1 else {}
-        preds = self._align(self.to_metrics_format(y_hat), y)
-        for name, metric in self._metric_fns[self._stage].items():
-            logs[name] = metric(preds, y)
+        metrics = self._metric_fns[self._stage]
+        if metrics:
+            preds = self._align(self.to_metrics_format(y_hat), y)
+            for name, metric in metrics.items():
+                logs[name] = metric(preds, y)
         logs["loss"] = loss
         return {"loss": loss, "logs": logs, "y_hat": y_hat, "y": y}
 
@@ -289,8 +291,14 @@ class Task(pl.LightningModule):
     # A BatchChunk holds a whole epoch of mini-batches: the optimizer steps run here, in
     # one Lightning step, which removes Lightning's per-step bookkeeping from the loop.
 
+    #: Whether fused steps report their epoch values through ``self.log`` (for loggers,
+    #: callbacks and the progress bar). Lightning's logging costs about a millisecond per
+    #: value; a caller that reads :attr:`epoch_metrics` instead may switch it off.
+    log_epoch_metrics = True
+
     def on_fit_start(self) -> None:
         self._lean = self._nothing_listens_to_step_hooks()
+        self.epoch_metrics: dict[str, torch.Tensor] = {}
 
     def _nothing_listens_to_step_hooks(self) -> bool:
         """Whether backward and optimizer steps can bypass Lightning's per-step hooks.
@@ -363,7 +371,11 @@ class Task(pl.LightningModule):
 
     def _log_totals(self, stage: str, totals: _LogTotals) -> None:
         metrics = self._metric_fns[stage]
-        for name, value in totals.means().items():
+        means = totals.means()
+        self.epoch_metrics.update({f"{stage}_{name}": value for name, value in means.items()})
+        if not self.log_epoch_metrics:
+            return
+        for name, value in means.items():
             logged = metrics[name] if isinstance(metrics.get(name), nn.Module) else value
             self.log(
                 f"{stage}_{name}",
@@ -493,22 +505,32 @@ def _weighted(fn: Callable, name: str, y_hat: Any, y: Any, weight: torch.Tensor)
 
 
 class _LogTotals:
-    """Sample-weighted sums of a chunk's logged values, for one epoch-level log each."""
+    """A chunk's logged values, kept per batch and averaged (sample-weighted) once."""
 
     def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
+        self.values: dict[str, list[torch.Tensor]] = {}
+        self.sizes: list[int] = []
+
+    @property
+    def count(self) -> int:
+        return sum(self.sizes)
 
     def add(self, logs: dict[str, Any], batch_size: int | None) -> None:
-        n = batch_size or 1
-        self.count += n
+        self.sizes.append(batch_size or 1)
         for name, value in logs.items():
             if isinstance(value, torch.Tensor):
-                value = value.detach() * n
-                self.sums[name] = self.sums[name] + value if name in self.sums else value
+                self.values.setdefault(name, []).append(value.detach())
 
     def means(self) -> dict[str, torch.Tensor]:
-        return {name: total / max(self.count, 1) for name, total in self.sums.items()}
+        if not self.sizes:
+            return {}
+        sizes = torch.tensor(self.sizes)
+        out = {}
+        for name, values in self.values.items():
+            stacked = torch.stack(values)
+            weights = sizes.to(stacked.device, stacked.dtype)
+            out[name] = (stacked * weights).sum() / weights.sum()
+        return out
 
 
 def _batch_size(batch: Any) -> int | None:

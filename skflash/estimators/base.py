@@ -309,6 +309,14 @@ class BaseFlashEstimator(BaseEstimator):
                 task = self._build_task(X.shape[1], y, dtype)
                 task.to(dtype)
             task.automatic_optimization = not self._uses_fused_steps()
+            # Lightning's logging costs ~1 ms per value and epoch: only pay it when something
+            # reads logged values (early stopping, the user's callbacks, a logger).
+            task.log_epoch_metrics = bool(
+                val is not None
+                or self.callbacks
+                or int(self.verbose) >= 2
+                or routing.routed(self, "trainer__").get("logger")
+            )
             trainer = self._trainer(callbacks, max_epochs)
             trainer.fit(task, datamodule=datamodule)
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive

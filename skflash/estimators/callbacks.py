@@ -27,8 +27,9 @@ class History(Callback):
         self.history: list[dict[str, float]] = []
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        row = {"epoch": trainer.current_epoch}
-        for name, value in trainer.callback_metrics.items():
+        row: dict[str, float] = {"epoch": trainer.current_epoch}
+        logged = {**trainer.callback_metrics, **getattr(pl_module, "epoch_metrics", {})}
+        for name, value in logged.items():
             if name.startswith(("train_", "val_")):
                 row[name] = _scalar(value)
         loss = row.get("train_loss")
@@ -73,9 +74,10 @@ class EpochPrinter(Callback):
     """Print one line per epoch with its losses (``verbose=1``)."""
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        logged = {**trainer.callback_metrics, **getattr(pl_module, "epoch_metrics", {})}
         values = {
             name: _scalar(value)
-            for name, value in sorted(trainer.callback_metrics.items())
+            for name, value in sorted(logged.items())
             if name.startswith(("train_", "val_"))
         }
         text = "  ".join(f"{name}={value:.5g}" for name, value in values.items())

@@ -1,0 +1,1 @@
+"""Benchmarks: FlashRegressor against LinearRegression, MLPRegressor, skorch and hand loops."""

@@ -1,0 +1,189 @@
+"""Run the benchmark suite and write a table (markdown, CSV) and a plot to benchmarks/results.
+
+python -m benchmarks.run            # the full suite (about 10 minutes on 2 cores)
+python -m benchmarks.run --quick    # every workload, small, in under a minute
+python -m benchmarks.run --only tutorial large
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.workloads import FLASH, WORKLOADS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COLUMNS = [
+    "workload",
+    "tool",
+    "metric",
+    "quality",
+    "time_s",
+    "throughput",
+    "ratio_to_flash",
+    "peak_rss_mb",
+    "budget_mb",
+    "note",
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    )
+
+
+def _fmt(value: Any, column: str) -> str:
+    if value is None or value == "":
+        return ""
+    if column == "throughput":
+        return f"{value:,.0f} rows/s"
+    if column == "ratio_to_flash":
+        return f"{value:.2f}x"
+    if column in ("peak_rss_mb", "budget_mb"):
+        return f"{value:,.0f} MB"
+    if column == "time_s":
+        return f"{value:.3f} s"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    """The performance targets, checked on the rows measured."""
+
+    def find(prefix: str, tool: str) -> dict[str, Any] | None:
+        return next(
+            (r for r in rows if r["workload"].startswith(prefix) and r["tool"] == tool), None
+        )
+
+    checks = []
+    flash, hand, skorch = (find("tutorial", t) for t in (FLASH, "hand-written loop", "skorch"))
+    if flash and hand and skorch:
+        a, b = flash["time_s"] / skorch["time_s"], flash["time_s"] / hand["time_s"]
+        checks.append(
+            (
+                "1. tutorial: fit time <= 0.5x skorch and <= 1.5x hand loop",
+                f"{a:.2f}x skorch, {b:.2f}x hand loop",
+                a <= 0.5 and b <= 1.5,
+            )
+        )
+    flash, hand, skorch = (find("large", t) for t in (FLASH, "hand-written loop", "skorch"))
+    if flash and hand and skorch:
+        a, b = flash["throughput"] / hand["throughput"], flash["throughput"] / skorch["throughput"]
+        checks.append(
+            (
+                "2. large: rows/s >= 0.95x hand loop and >= 2x skorch",
+                f"{a:.2f}x hand loop, {b:.2f}x skorch",
+                a >= 0.95 and b >= 2,
+            )
+        )
+    flash, skorch = find("GridSearchCV", FLASH), find("GridSearchCV", "skorch")
+    if flash and skorch:
+        a = flash["time_s"] / skorch["time_s"]
+        checks.append(("3. GridSearchCV wall <= 0.5x skorch", f"{a:.2f}x skorch", a <= 0.5))
+    mem = find("memory", FLASH)
+    if mem:
+        checks.append(
+            (
+                "4. peak RSS <= input + float32 copy + 500 MB",
+                f"{mem['peak_rss_mb']:,.0f} MB of {mem['budget_mb']:,.0f} MB",
+                mem["peak_rss_mb"] <= mem["budget_mb"],
+            )
+        )
+    flash, lightning = find("import", FLASH), find("import", "pytorch_lightning")
+    if flash and lightning:
+        a = flash["time_s"] / lightning["time_s"]
+        checks.append(("5. import skflash <= 1.1x import pytorch_lightning", f"{a:.2f}x", a <= 1.1))
+    return checks
+
+
+def write(rows: list[dict[str, Any]], quick: bool) -> str:
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    shown = [c for c in COLUMNS if any(r.get(c) not in (None, "") for r in rows)]
+    lines = [
+        f"Measured {datetime.date.today()} on {machine()}"
+        + (" (quick mode: small sizes, not the targets' workloads)" if quick else "")
+        + ".",
+        "",
+        "| " + " | ".join(shown) + " |",
+        "|" + "---|" * len(shown),
+    ]
+    lines += ["| " + " | ".join(_fmt(r.get(c), c) for c in shown) + " |" for r in rows]
+    checks = targets(rows)
+    if checks:
+        lines += ["", "| target | measured | met |", "|---|---|---|"]
+        lines += [f"| {name} | {value} | {'yes' if ok else 'no'} |" for name, value, ok in checks]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "results.md").write_text(text)
+    plot(rows)
+    return text
+
+
+def plot(rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    timed = [
+        r for r in rows if r.get("time_s") and not r["workload"].startswith(("import", "memory"))
+    ]
+    workloads = list(dict.fromkeys(r["workload"] for r in timed))
+    fig, axes = plt.subplots(
+        len(workloads), 2, figsize=(12, 2.2 * len(workloads) + 1), squeeze=False
+    )
+    for (ax_time, ax_quality), workload in zip(axes, workloads, strict=True):
+        block = [r for r in timed if r["workload"] == workload]
+        names = [r["tool"] for r in block]
+        colors = ["tab:orange" if n == FLASH else "tab:blue" for n in names]
+        ax_time.barh(names, [r["time_s"] for r in block], color=colors)
+        ax_time.set_xscale("log")
+        ax_time.set_xlabel("time (s, log)")
+        ax_time.set_title(workload[:70], fontsize=8, loc="left")
+        quality = [r.get("quality") or 0.0 for r in block]
+        ax_quality.barh(names, quality, color=colors)
+        ax_quality.set_xlabel(block[0].get("metric") or "quality")
+        ax_quality.set_xlim(min(0.0, *quality), 1.0)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "results.png", dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes; checks the suite runs")
+    parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS), help="run only these")
+    args = parser.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    for name in args.only or WORKLOADS:
+        print(f"running {name}...", flush=True)
+        rows += WORKLOADS[name](args.quick)
+    print(write(rows, args.quick))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""The benchmark workloads. Each returns result rows; times are medians of interleaved runs."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.datasets import load_diabetes, make_friedman1
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from benchmarks import peers
+from skflash import FlashRegressor
+
+Row = dict[str, Any]
+FLASH = "FlashRegressor"
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def _interleaved(tools: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, Any]]:
+    """Run every tool once per round, ``repeats`` rounds; the median time and last result."""
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    results: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name, fn in tools.items():
+            elapsed, results[name] = _timed(fn)
+            times[name].append(elapsed)
+    return {name: (statistics.median(times[name]), results[name]) for name in tools}
+
+
+def _lean_flash(**kwargs: Any) -> FlashRegressor:
+    """FlashRegressor doing exactly the peers' work: plain Adam, no scaling, no schedule."""
+    params = dict(
+        optimizer="adam",
+        weight_decay=0.0,
+        lr_schedule=None,
+        standardize_inputs=False,
+        standardize_target=False,
+        random_state=0,
+    )
+    params.update(kwargs)
+    return FlashRegressor(**params)
+
+
+def _with_ratios(rows: list[Row], higher_is_better: bool = False) -> list[Row]:
+    flash = next(r for r in rows if r["tool"] == FLASH)
+    key = "throughput" if higher_is_better else "time_s"
+    for row in rows:
+        if row.get(key) and flash.get(key):
+            row["ratio_to_flash"] = row[key] / flash[key]
+    return rows
+
+
+def tutorial(quick: bool) -> list[Row]:
+    """Diabetes, nn.Linear(10, 1), batch 64, Adam; 1000 epochs (30 in quick mode)."""
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    epochs, repeats = (30, 1) if quick else (1000, 5)
+    models: dict[str, Any] = {}
+
+    def flash():
+        models[FLASH] = _lean_flash(backbone="linear", batch_size=64, max_epochs=epochs).fit(X, y)
+        return r2_score(y, models[FLASH].predict(X))
+
+    def hand():
+        torch.manual_seed(0)
+        model = peers.hand_loop(nn.Linear(10, 1), X, y, epochs, 64)
+        return r2_score(y, peers.predict(model, X))
+
+    def skorch():
+        net = peers.skorch_regressor(nn.Linear, epochs, 64, in_features=10, out_features=1)
+        net.fit(X, y.reshape(-1, 1))
+        return r2_score(y, net.predict(X).reshape(-1))
+
+    def lightning():
+        torch.manual_seed(0)
+        model = peers.plain_lightning(nn.Linear(10, 1), X, y, epochs, 64)
+        return r2_score(y, peers.predict(model, X))
+
+    def linear():
+        return LinearRegression().fit(X, y).score(X, y)
+
+    tools = {
+        FLASH: flash,
+        "hand-written loop": hand,
+        "skorch": skorch,
+        "Lightning Trainer + DataLoader": lightning,
+        "LinearRegression": linear,
+    }
+    measured = _interleaved(tools, repeats)
+    rows = [
+        {
+            "workload": f"tutorial: diabetes, Linear(10,1), {epochs} epochs, batch 64, Adam",
+            "tool": name,
+            "quality": r2,
+            "metric": "train R2",
+            "time_s": t,
+        }
+        for name, (t, r2) in measured.items()
+    ]
+    return _with_ratios(rows)
+
+
+def defaults(quick: bool) -> list[Row]:
+    """Every tool with its defaults (MLP and linear behind a StandardScaler), 5-fold CV R²."""
+    cv = KFold(5, shuffle=True, random_state=0)
+    datasets = {"diabetes": load_diabetes(return_X_y=True)}
+    if not quick:
+        datasets["friedman1(5000, noise=1.0)"] = make_friedman1(5000, noise=1.0, random_state=0)
+    rows: list[Row] = []
+    for name, (X, y) in datasets.items():
+        tools = {
+            FLASH: lambda: FlashRegressor(random_state=0),
+            "LinearRegression": LinearRegression,
+            "StandardScaler + MLPRegressor": lambda: make_pipeline(
+                StandardScaler(), MLPRegressor(random_state=0)
+            ),
+        }
+        block = []
+        for tool, make in tools.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                elapsed, scores = _timed(lambda make=make: cross_val_score(make(), X, y, cv=cv))
+            block.append(
+                {
+                    "workload": f"defaults: {name}",
+                    "tool": tool,
+                    "quality": float(np.mean(scores)),
+                    "metric": "5-fold CV R2",
+                    "time_s": elapsed,
+                }
+            )
+        rows += _with_ratios(block)
+    return rows
+
+
+def large(quick: bool) -> list[Row]:
+    """Throughput: 200k x 50 float32, MLP 128-128, batch 256, Adam (20k rows in quick mode)."""
+    n, epochs, repeats = (20_000, 1, 1) if quick else (200_000, 2, 3)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 50)).astype(np.float32)
+    y = (np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=n)).astype(np.float32)
+
+    def flash():
+        reg = _lean_flash(
+            backbone="mlp",
+            backbone__hidden_sizes=(128, 128),
+            backbone__activation="relu",
+            batch_size=256,
+            max_epochs=epochs,
+        ).fit(X, y)
+        return reg.score(X[:20000], y[:20000])
+
+    def hand():
+        torch.manual_seed(0)
+        model = peers.hand_loop(peers.mlp(50, (128, 128)), X, y, epochs, 256)
+        return r2_score(y[:20000], peers.predict(model, X[:20000]))
+
+    def skorch():
+        net = peers.skorch_regressor(peers.MLPModule, epochs, 256, n_in=50, hidden=(128, 128))
+        net.fit(X, y.reshape(-1, 1))
+        return r2_score(y[:20000], net.predict(X[:20000]).reshape(-1))
+
+    measured = _interleaved({FLASH: flash, "hand-written loop": hand, "skorch": skorch}, repeats)
+    rows = [
+        {
+            "workload": f"large: {n // 1000}k x 50, MLP 128-128, batch 256, {epochs} epochs",
+            "tool": name,
+            "quality": r2,
+            "metric": "R2 (first 20k rows)",
+            "time_s": t,
+            "throughput": n * epochs / t,
+        }
+        for name, (t, r2) in measured.items()
+    ]
+    return _with_ratios(rows, higher_is_better=True)
+
+
+def grid_search(quick: bool) -> list[Row]:
+    """GridSearchCV wall time, 5 folds x 6 settings on diabetes, n_jobs=2."""
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    folds, epochs = (2, 10) if quick else (5, 100)
+    lrs = [1e-3, 1e-2]
+    hidden = [(32,), (64,)] if quick else [(32,), (64,), (64, 64)]
+    if quick:
+        lrs = lrs[:1]
+    flash = GridSearchCV(
+        _lean_flash(batch_size=64, max_epochs=epochs, backbone__activation="relu"),
+        {"learning_rate": lrs, "backbone__hidden_sizes": hidden},
+        cv=folds,
+        n_jobs=2,
+    )
+    skorch = GridSearchCV(
+        peers.skorch_regressor(peers.MLPModule, epochs, 64, n_in=10),
+        {"lr": lrs, "module__hidden": hidden},
+        cv=folds,
+        n_jobs=2,
+    )
+    rows = []
+    for tool, search, target in ((FLASH, flash, y), ("skorch", skorch, y.reshape(-1, 1))):
+        elapsed, _ = _timed(lambda search=search, target=target: search.fit(X, target))
+        rows.append(
+            {
+                "workload": f"GridSearchCV: diabetes, {folds} folds x {len(lrs) * len(hidden)} "
+                f"settings, {epochs} epochs, n_jobs=2",
+                "tool": tool,
+                "quality": search.best_score_,
+                "metric": "best CV R2",
+                "time_s": elapsed,
+            }
+        )
+    return _with_ratios(rows)
+
+
+def memory(quick: bool) -> list[Row]:
+    """Peak RSS of a fit and predict on 1,000,000 x 50 float64 (100k in quick mode)."""
+    rows_n = 100_000 if quick else 1_000_000
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory_probe", str(rows_n), "50"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    budget = probe["input_mb"] + probe["input_mb"] / 2 + 500
+    return [
+        {
+            "workload": f"memory: fit + predict {rows_n // 1000}k x 50 float64, 1 epoch",
+            "tool": FLASH,
+            "quality": probe["r2"],
+            "metric": "R2",
+            "time_s": probe["fit_s"],
+            "peak_rss_mb": probe["peak_rss_mb"],
+            "budget_mb": budget,
+            "note": f"input {probe['input_mb']:.0f} MB; budget = input + float32 copy + 500 MB",
+        }
+    ]
+
+
+def import_time(quick: bool) -> list[Row]:
+    """Median wall time of a fresh interpreter importing skflash vs pytorch_lightning."""
+    repeats = 3 if quick else 7
+    code = "import time, sys; s = time.perf_counter(); import {m}; print(time.perf_counter() - s)"
+
+    def run(module: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(m=module)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(out.stdout.strip())
+
+    times: dict[str, list[float]] = {"skflash": [], "pytorch_lightning": []}
+    for _ in range(repeats):
+        for module in times:
+            times[module].append(run(module))
+    rows = [
+        {
+            "workload": "import time",
+            "tool": FLASH if m == "skflash" else "pytorch_lightning",
+            "metric": "",
+            "time_s": statistics.median(t),
+        }
+        for m, t in times.items()
+    ]
+    return _with_ratios(rows)
+
+
+WORKLOADS = {
+    "tutorial": tutorial,
+    "defaults": defaults,
+    "large": large,
+    "grid_search": grid_search,
+    "memory": memory,
+    "import_time": import_time,
+}
