@@ -114,9 +114,9 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     return checks
 
 
-def write(rows: list[dict[str, Any]], quick: bool) -> str:
-    RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / "results.csv", "w", newline="") as handle:
+def write(rows: list[dict[str, Any]], quick: bool, out: Path = RESULTS) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -135,12 +135,12 @@ def write(rows: list[dict[str, Any]], quick: bool) -> str:
         lines += ["", "| target | measured | met |", "|---|---|---|"]
         lines += [f"| {name} | {value} | {'yes' if ok else 'no'} |" for name, value, ok in checks]
     text = "\n".join(lines) + "\n"
-    (RESULTS / "results.md").write_text(text)
-    plot(rows)
+    (out / "results.md").write_text(text)
+    plot(rows, out)
     return text
 
 
-def plot(rows: list[dict[str, Any]]) -> None:
+def plot(rows: list[dict[str, Any]], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,7 +166,7 @@ def plot(rows: list[dict[str, Any]]) -> None:
         ax_quality.set_xlabel(block[0].get("metric") or "quality")
         ax_quality.set_xlim(min(0.0, *quality), 1.0)
     fig.tight_layout()
-    fig.savefig(RESULTS / "results.png", dpi=90)
+    fig.savefig(out / "results.png", dpi=90)
     plt.close(fig)
 
 
@@ -176,12 +176,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes; checks the suite runs")
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS), help="run only these")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args(argv)
     rows: list[dict[str, Any]] = []
     for name in args.only or WORKLOADS:
         print(f"running {name}...", flush=True)
         rows += WORKLOADS[name](args.quick)
-    print(write(rows, args.quick))
+    print(write(rows, args.quick, args.out))
     return rows
 
 

@@ -524,12 +524,14 @@ class _LogTotals:
     def means(self) -> dict[str, torch.Tensor]:
         if not self.sizes:
             return {}
+        if len(self.sizes) == 1:
+            return {name: values[0] for name, values in self.values.items()}
         sizes = torch.tensor(self.sizes)
+        total = sum(self.sizes)
         out = {}
         for name, values in self.values.items():
             stacked = torch.stack(values)
-            weights = sizes.to(stacked.device, stacked.dtype)
-            out[name] = (stacked * weights).sum() / weights.sum()
+            out[name] = stacked.dot(sizes.to(stacked.device, stacked.dtype)) / total
         return out
 
 

@@ -42,7 +42,8 @@ class ArraySamples(Sequence):
             return self[indices]
         if isinstance(indices, list):
             indices = torch.as_tensor(indices, dtype=torch.long)
-        return self[indices]
+        rows = tuple(t.index_select(0, indices) for t in self.tensors)
+        return rows if len(rows) > 1 else rows[0]
 
     def to(self, device: torch.device | str) -> ArraySamples:
         """A copy whose tensors live on ``device``."""

@@ -12,8 +12,8 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 
-def _scalar(value: Any) -> float:
-    return float(value.item() if isinstance(value, torch.Tensor) else value)
+def _scalar(value: Any) -> Any:
+    return float(value.item()) if isinstance(value, torch.Tensor) else value
 
 
 class History(Callback):
@@ -27,18 +27,21 @@ class History(Callback):
         self.history: list[dict[str, float]] = []
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        row: dict[str, float] = {"epoch": trainer.current_epoch}
-        logged = {**trainer.callback_metrics, **getattr(pl_module, "epoch_metrics", {})}
-        for name, value in logged.items():
-            if name.startswith(("train_", "val_")):
-                row[name] = _scalar(value)
+        # Fused steps leave their values on the module; a Task on Lightning's own loop logs them.
+        logged = getattr(pl_module, "epoch_metrics", None) or trainer.callback_metrics
+        row: dict[str, Any] = {"epoch": trainer.current_epoch}
+        row.update((k, v.detach()) for k, v in logged.items() if k.startswith(("train_", "val_")))
         loss = row.get("train_loss")
-        if loss is not None and not math.isfinite(loss):
+        if loss is not None and not math.isfinite(_scalar(loss)):
             raise FloatingPointError(
                 f"Training diverged at epoch {trainer.current_epoch + 1}: the training loss is "
-                f"{loss}. Try a lower learning_rate, or check the data for extreme values."
+                f"{_scalar(loss)}. Try a lower learning_rate, or check the data for extreme values."
             )
         self.history.append(row)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Values stay tensors during the fit (no per-value sync); floats for the user.
+        self.history = [{k: _scalar(v) for k, v in row.items()} for row in self.history]
 
 
 class BestWeights(Callback):

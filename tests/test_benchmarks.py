@@ -1,0 +1,20 @@
+"""The benchmark suite's quick mode runs end to end (its times are not asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("skorch")
+
+
+def test_quick_benchmarks_write_table_csv_and_plot(tmp_path):
+    from benchmarks.run import main
+
+    rows = main(["--quick", "--out", str(tmp_path)])
+    workloads = {row["workload"].split(":")[0] for row in rows}
+    assert {"tutorial", "defaults", "large", "GridSearchCV", "memory", "import time"} <= workloads
+    assert all(row["time_s"] > 0 for row in rows)
+    table = (tmp_path / "results.md").read_text()
+    assert "FlashRegressor" in table and "| target |" in table
+    assert (tmp_path / "results.csv").read_text().startswith("workload,tool")
+    assert (tmp_path / "results.png").stat().st_size > 0
