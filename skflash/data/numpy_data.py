@@ -8,10 +8,9 @@ a second full copy.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
-
-import warnings
 
 import numpy as np
 import torch
@@ -69,7 +68,11 @@ def as_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return to_tensor(x, dtype)
 
 
-_NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+_NUMPY_DTYPES = {
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+    torch.long: np.dtype(np.int64),
+}
 
 
 class NumpyRows(Sequence):
@@ -105,6 +108,8 @@ class NumpyPreprocess(Preprocess):
         Centre and scale the target; :class:`NumpyPostprocess` undoes it on predictions.
     dtype : torch.dtype, default=torch.float32
         Floating dtype of the tensors the model receives.
+    target_dtype : torch.dtype, optional
+        Dtype of the target tensors (``torch.long`` for class indices); ``dtype`` if None.
     learn_statistics : bool, default=True
         Learn the feature count and scaling statistics from training data. Set it to
         False to keep the ones already learned (continued training on new data).
@@ -121,8 +126,10 @@ class NumpyPreprocess(Preprocess):
         standardize_target: bool = False,
         dtype: torch.dtype = torch.float32,
         learn_statistics: bool = True,
+        target_dtype: torch.dtype | None = None,
     ) -> None:
         self.learn_statistics = learn_statistics
+        self.target_dtype = target_dtype
         self.standardize_inputs = standardize_inputs
         self.standardize_target = standardize_target
         self.dtype = dtype
@@ -144,6 +151,9 @@ class NumpyPreprocess(Preprocess):
             "y_mean": plain(self.y_mean),
             "y_scale": plain(self.y_scale),
             "dtype": str(self.dtype).removeprefix("torch."),
+            "target_dtype": None
+            if self.target_dtype is None
+            else str(self.target_dtype).removeprefix("torch."),
             "standardize_inputs": self.standardize_inputs,
             "standardize_target": self.standardize_target,
         }
@@ -154,6 +164,8 @@ class NumpyPreprocess(Preprocess):
             setattr(self, key, None if value is None else np.asarray(value, dtype=np.float64))
         self.num_inputs = state.get("num_inputs")
         self.dtype = getattr(torch, state.get("dtype", "float32"))
+        target_dtype = state.get("target_dtype")
+        self.target_dtype = None if target_dtype is None else getattr(torch, target_dtype)
         self.standardize_inputs = state.get("standardize_inputs", False)
         self.standardize_target = state.get("standardize_target", False)
         self._affine = {}
@@ -182,7 +194,7 @@ class NumpyPreprocess(Preprocess):
         self._check_features(x)
         if dataset is not None:
             dataset.num_inputs = x.shape[1]
-        tensors = [as_tensor(x, self.dtype), as_tensor(y, self.dtype)]
+        tensors = [as_tensor(x, self.dtype), as_tensor(y, self.target_dtype or self.dtype)]
         if weights is not None:
             tensors.append(as_tensor(weights, self.dtype))
         return ArraySamples(*tensors)

@@ -40,6 +40,66 @@ _OWN_TRAINER_ARGS = ("max_epochs", "accelerator", "devices", "precision", "callb
 _AUTOMATIC_ONLY = ("gradient_clip_val", "accumulate_grad_batches")
 
 
+#: The parameters both estimators share, documented once; ``{loss}`` is each one's own.
+SHARED_PARAMETERS_DOC = """\
+    backbone : str, nn.Module class or nn.Module, default="mlp"
+        A key of the backbone registry topped with a linear head: ``"mlp"`` (by default
+        two hidden layers of 64 SiLU units; change them with
+        ``backbone__hidden_sizes``, ``backbone__activation``, ``backbone__dropout``) or
+        ``"linear"``; or a module class, built as ``cls(n_features, n_outputs, **backbone__)``;
+        or a module instance, copied at each fit. A module is the whole network.
+{loss}    optimizer : str or torch.optim.Optimizer class, default="adamw"
+        A name such as ``"adam"``, ``"adamw"`` or ``"sgd"``, or a class.
+    learning_rate : float, default=1e-3
+    weight_decay : float, default=1.0
+        Weight decay of the optimizer (decoupled in AdamW), the main regulariser.
+    lr_schedule : {"cosine", None}, default="cosine"
+        ``"cosine"`` anneals the learning rate to zero over ``max_epochs`` (smoother
+        convergence); None keeps it constant.
+    batch_size : int or "auto", default="auto"
+        ``"auto"`` is ``min(200, n_samples)``.
+    max_epochs : int, default=200
+        Passes over the training data (per ``fit``; ``partial_fit`` makes one).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when its loss has
+        not improved for ``patience`` epochs, and keep the best epoch's weights.
+    validation_fraction : float, default=0.1
+    patience : int, default=10
+    standardize_inputs : bool, default=True
+        Centre and scale each feature with the (weighted) training statistics.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split, the initial weights and the shuffling. The global
+        random state of numpy and torch is left alone when it is an integer.
+    accelerator : str, default="cpu"
+        Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
+    devices : int, list or "auto", default="auto"
+    precision : str or int, optional
+        Lightning precision (e.g. ``"bf16-mixed"``); training then runs on float32
+        tensors. By default training uses the input's float dtype, as scikit-learn does.
+    callbacks : list of Lightning callbacks, optional
+        Copied into each fit.
+    verbose : int, default=0
+        0: silent; 1: one line per epoch with the losses; 2: Lightning's own progress bar,
+        summary and logger.
+    warm_start : bool, default=False
+        Make ``fit`` continue training the fitted network instead of starting anew.
+    **kwargs
+        Routed parameters: ``backbone__<arg>`` (e.g. ``backbone__hidden_sizes``),
+        ``optimizer__<arg>`` (e.g. ``optimizer__weight_decay``) and ``trainer__<arg>``
+        (any ``pytorch_lightning.Trainer`` argument)."""
+
+
+def with_shared_parameters(loss_doc: str):
+    """Put the shared parameter docs, with this estimator's ``loss`` entry, in its docstring."""
+
+    def decorate(cls: type) -> type:
+        text = SHARED_PARAMETERS_DOC.replace("{loss}", loss_doc).strip()
+        cls.__doc__ = (cls.__doc__ or "").replace("{shared_parameters}", text)
+        return cls
+
+    return decorate
+
+
 def _is_string_column(values: Any) -> bool:
     return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
 
@@ -50,8 +110,50 @@ class BaseFlashEstimator(BaseEstimator):
     # Subclasses set: the loss names they accept and the default loss.
     _default_loss: str = "mse"
 
-    def __init__(self, **kwargs: Any) -> None:  # pragma: no cover - subclasses define it
-        raise NotImplementedError
+    def __init__(
+        self,
+        *,
+        backbone: Any,
+        loss: Any,
+        optimizer: Any,
+        learning_rate: float,
+        weight_decay: float,
+        lr_schedule: str | None,
+        batch_size: int | str,
+        max_epochs: int,
+        early_stopping: bool,
+        validation_fraction: float,
+        patience: int,
+        standardize_inputs: bool,
+        random_state: Any,
+        accelerator: str,
+        devices: Any,
+        precision: Any,
+        callbacks: list[Callback] | None,
+        verbose: int,
+        warm_start: bool,
+        routed: dict[str, Any],
+    ) -> None:
+        self.backbone = backbone
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.standardize_inputs = standardize_inputs
+        self.random_state = random_state
+        self.accelerator = accelerator
+        self.devices = devices
+        self.precision = precision
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self._store_routed(routed)
 
     def _store_routed(self, kwargs: dict[str, Any]) -> None:
         # Stored as given: like every parameter, the names are checked in fit.
@@ -251,15 +353,29 @@ class BaseFlashEstimator(BaseEstimator):
         return Trainer(**kwargs)
 
     # ------------------------------------------------------------------ fit
-    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool, max_epochs: int):
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        incremental: bool,
+        max_epochs: int,
+        classes: Any = None,
+    ):
         self._check_params()
         continuing = incremental and hasattr(self, "task_")
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight, reset=not continuing)
-        y = self._encode_target(y, fitting=not continuing)
+        y = self._encode_target(y, fitting=not continuing, classes=classes)
+        target_weight = self._target_weight(y)
+        if target_weight is not None:
+            sample_weight = (
+                target_weight if sample_weight is None else sample_weight * target_weight
+            )
         if sample_weight is not None:
             keep = sample_weight > 0  # a zero weight is the same as dropping the sample
             if not keep.all():
                 X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+                self._check_kept_target(y)
             if np.all(sample_weight == sample_weight[0]):
                 sample_weight = None
 
@@ -272,42 +388,30 @@ class BaseFlashEstimator(BaseEstimator):
             train, val = self._split_validation(train, int(split_seed))
 
         dtype = self._training_dtype(X)
-        if continuing:
-            task = self.task_
-            preprocess = task.preprocess
-            preprocess.learn_statistics = False
-        else:
-            preprocess = NumpyPreprocess(
-                standardize_inputs=self.standardize_inputs,
-                standardize_target=self._standardize_target(),
-                dtype=dtype,
-            )
-        datamodule = NumpyDataModule.from_arrays(
-            train,
-            val=val,
-            preprocess=preprocess,
-            postprocess=task.postprocess if continuing else None,
-            batch_size=self._batch_size(len(train[0])),
-            seed=int(shuffle_seed),
-            fused_steps=self._uses_fused_steps(),
-        )
-
-        history = History()
-        callbacks: list[Callback] = [history]
-        best = None
-        if val is not None:
-            best = BestWeights("val_loss")
-            callbacks += [EarlyStopping("val_loss", patience=self.patience), best]
-        if int(self.verbose) == 1:
-            callbacks.append(EpochPrinter())
-        callbacks += [copy.deepcopy(c) for c in (self.callbacks or [])]
-
         devices = None if torch.cuda.is_available() else []  # the global RNGs are left alone
         with torch.random.fork_rng(devices=devices), quiet_lightning(int(self.verbose) < 2):
             torch.manual_seed(int(init_seed))
-            if not continuing:
+            if continuing:
+                task = self.task_
+                task.preprocess.learn_statistics = False
+            else:
                 task = self._build_task(X.shape[1], y, dtype)
+                task.preprocess = NumpyPreprocess(
+                    standardize_inputs=self.standardize_inputs,
+                    standardize_target=self._standardize_target(),
+                    dtype=dtype,
+                    target_dtype=self._target_dtype(dtype),
+                )
                 task.to(dtype)
+            datamodule = NumpyDataModule.from_arrays(
+                train,
+                val=val,
+                preprocess=task.preprocess,
+                postprocess=task.postprocess,
+                batch_size=self._batch_size(len(train[0])),
+                seed=int(shuffle_seed),
+                fused_steps=self._uses_fused_steps(),
+            )
             task.automatic_optimization = not self._uses_fused_steps()
             # Lightning's logging costs ~1 ms per value and epoch: only pay it when something
             # reads logged values (early stopping, the user's callbacks, a logger).
@@ -317,11 +421,10 @@ class BaseFlashEstimator(BaseEstimator):
                 or int(self.verbose) >= 2
                 or routing.routed(self, "trainer__").get("logger")
             )
-            trainer = self._trainer(callbacks, max_epochs)
-            trainer.fit(task, datamodule=datamodule)
+            history, best, callbacks = self._callbacks(early_stopping=val is not None)
+            self._trainer(callbacks, max_epochs).fit(task, datamodule=datamodule)
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
-        if not continuing:
-            preprocess.learn_statistics = False
+        task.preprocess.learn_statistics = False
 
         self.task_ = task
         previous = self.history_ if continuing else []
@@ -334,6 +437,19 @@ class BaseFlashEstimator(BaseEstimator):
             None if best is None or best.best_epoch is None else best.best_epoch + offset
         )
         return self
+
+    def _callbacks(self, early_stopping: bool) -> tuple[History, BestWeights | None, list]:
+        """The fit's callbacks: history, early stopping with best weights, the user's own."""
+        history = History()
+        callbacks: list[Callback] = [history]
+        best = None
+        if early_stopping:
+            best = BestWeights("val_loss")
+            callbacks += [EarlyStopping("val_loss", patience=self.patience), best]
+        if int(self.verbose) == 1:
+            callbacks.append(EpochPrinter())
+        callbacks += [copy.deepcopy(c) for c in (self.callbacks or [])]
+        return history, best, callbacks
 
     def _split_validation(self, arrays: tuple, seed: int) -> tuple[tuple, tuple]:
         n = len(arrays[0])
@@ -358,7 +474,7 @@ class BaseFlashEstimator(BaseEstimator):
             outputs = [
                 out.cpu().numpy() for out in task.predict_batches(X, batch_size=PREDICT_BATCH_SIZE)
             ]
-        return np.concatenate(outputs) if outputs else np.empty((0, self.n_outputs_))
+        return np.concatenate(outputs)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -374,7 +490,17 @@ class BaseFlashEstimator(BaseEstimator):
     def _standardize_target(self) -> bool:
         return False
 
-    def _encode_target(self, y: np.ndarray, fitting: bool) -> np.ndarray:
+    def _target_dtype(self, dtype: torch.dtype) -> torch.dtype:
+        return dtype
+
+    def _target_weight(self, y: np.ndarray) -> np.ndarray | None:
+        """Per-sample weights that come from the target (class weights), or None."""
+        return None
+
+    def _check_kept_target(self, y: np.ndarray) -> None:
+        """Check the target left once zero-weight samples are dropped."""
+
+    def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
         raise NotImplementedError
 
     def _build_task(self, n_inputs: int, y: np.ndarray, dtype: torch.dtype) -> Task:

@@ -11,10 +11,16 @@ from pytorch_lightning.callbacks import Callback
 from sklearn.base import RegressorMixin
 from torch import nn
 
-from skflash.estimators.base import BaseFlashEstimator
+from skflash.estimators.base import BaseFlashEstimator, with_shared_parameters
 from skflash.tasks.regression import RegressionTask, regression_loss
 
 
+@with_shared_parameters(
+    """    loss : str or callable, default="mse"
+        ``"mse"``, ``"l1"``, ``"huber"``, ``"smooth_l1"``, or ``fn(y_hat, y)``. With
+        ``sample_weight`` a callable must accept ``reduction="none"``.
+"""
+)
 class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     """A PyTorch network trained by a Lightning Trainer, as a scikit-learn regressor.
 
@@ -26,56 +32,9 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
 
     Parameters
     ----------
-    backbone : str, nn.Module class or nn.Module, default="mlp"
-        A key of the backbone registry topped with a linear head: ``"mlp"`` (by default
-        two hidden layers of 64 SiLU units; change them with
-        ``backbone__hidden_sizes``, ``backbone__activation``, ``backbone__dropout``) or
-        ``"linear"``; or a module class, built as ``cls(n_features, n_outputs, **backbone__)``;
-        or a module instance, copied at each fit. A module is the whole network.
-    loss : str or callable, default="mse"
-        ``"mse"``, ``"l1"``, ``"huber"``, ``"smooth_l1"``, or ``fn(y_hat, y)``. With
-        ``sample_weight`` a callable must accept ``reduction="none"``.
-    optimizer : str or torch.optim.Optimizer class, default="adamw"
-        A name such as ``"adam"``, ``"adamw"`` or ``"sgd"``, or a class.
-    learning_rate : float, default=1e-3
-    weight_decay : float, default=1.0
-        Weight decay of the optimizer (decoupled in AdamW), the main regulariser.
-    lr_schedule : {"cosine", None}, default="cosine"
-        ``"cosine"`` anneals the learning rate to zero over ``max_epochs`` (smoother
-        convergence); None keeps it constant.
-    batch_size : int or "auto", default="auto"
-        ``"auto"`` is ``min(200, n_samples)``.
-    max_epochs : int, default=200
-        Passes over the training data (per ``fit``; ``partial_fit`` makes one).
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, stop when its loss has
-        not improved for ``patience`` epochs, and keep the best epoch's weights.
-    validation_fraction : float, default=0.1
-    patience : int, default=10
-    standardize_inputs : bool, default=True
-        Centre and scale each feature with the (weighted) training statistics.
+    {shared_parameters}
     standardize_target : bool, default=True
         Centre and scale the target for training; predictions come back in its units.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the validation split, the initial weights and the shuffling. The global
-        random state of numpy and torch is left alone when it is an integer.
-    accelerator : str, default="cpu"
-        Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
-    devices : int, list or "auto", default="auto"
-    precision : str or int, optional
-        Lightning precision (e.g. ``"bf16-mixed"``); training then runs on float32
-        tensors. By default training uses the input's float dtype, as scikit-learn does.
-    callbacks : list of Lightning callbacks, optional
-        Copied into each fit.
-    verbose : int, default=0
-        0: silent; 1: one line per epoch with the losses; 2: Lightning's own progress bar,
-        summary and logger.
-    warm_start : bool, default=False
-        Make ``fit`` continue training the fitted network instead of starting anew.
-    **kwargs
-        Routed parameters: ``backbone__<arg>`` (e.g. ``backbone__hidden_sizes``),
-        ``optimizer__<arg>`` (e.g. ``optimizer__weight_decay``) and ``trainer__<arg>``
-        (any ``pytorch_lightning.Trainer`` argument).
 
     Attributes
     ----------
@@ -126,27 +85,29 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.backbone = backbone
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.standardize_inputs = standardize_inputs
+        super().__init__(
+            backbone=backbone,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            lr_schedule=lr_schedule,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            patience=patience,
+            standardize_inputs=standardize_inputs,
+            random_state=random_state,
+            accelerator=accelerator,
+            devices=devices,
+            precision=precision,
+            callbacks=callbacks,
+            verbose=verbose,
+            warm_start=warm_start,
+            routed=kwargs,
+        )
         self.standardize_target = standardize_target
-        self.random_state = random_state
-        self.accelerator = accelerator
-        self.devices = devices
-        self.precision = precision
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self._store_routed(kwargs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -185,7 +146,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     def _standardize_target(self) -> bool:
         return bool(self.standardize_target)
 
-    def _encode_target(self, y: np.ndarray, fitting: bool) -> np.ndarray:
+    def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
         if fitting:
             self._y_1d = y.ndim == 1
             self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]

@@ -1,0 +1,279 @@
+"""FlashClassifier: a Lightning-trained network as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from pytorch_lightning.callbacks import Callback
+from sklearn.base import ClassifierMixin
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import column_or_1d
+from torch import nn
+
+from skflash.estimators.base import BaseFlashEstimator, with_shared_parameters
+from skflash.tasks.classification import ClassificationTask
+
+
+@with_shared_parameters(
+    """    loss : "auto" or callable, default="auto"
+        ``"auto"``: cross-entropy for multiclass targets, binary cross-entropy with
+        logits for binary and multi-label ones; the loss always receives logits.
+        A callable gets ``(logits, target)``.
+"""
+)
+class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
+    """A PyTorch network trained by a Lightning Trainer, as a scikit-learn classifier.
+
+    ``fit`` encodes the labels (any type scikit-learn accepts: strings, integers, bools;
+    or a multi-label indicator matrix), standardises the inputs, and trains a
+    :class:`~skflash.tasks.ClassificationTask` with a :class:`skflash.Trainer`. ``predict``
+    returns the original labels. A fit prints nothing and writes no files unless
+    ``verbose`` asks for it.
+
+    Parameters
+    ----------
+    {shared_parameters}
+    class_weight : dict, "balanced" or None, default=None
+        Weights each class's samples in the loss: ``{label: weight}``, or ``"balanced"``
+        for weights inversely proportional to the class frequencies. Multiplies
+        ``sample_weight``.
+
+    Attributes
+    ----------
+    task_ : ClassificationTask
+        The trained Lightning module.
+    classes_ : ndarray
+        The class labels (for multi-label targets, the column indices).
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, and ``val_loss`` when early stopping.
+    n_iter_ : int
+        Epochs trained.
+    best_epoch_ : int or None
+        The epoch whose weights were kept by early stopping.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when X has string column names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skflash import FlashClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = FlashClassifier(max_epochs=50, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _y_numeric = False
+
+    def __init__(
+        self,
+        backbone: str | type[nn.Module] | nn.Module = "mlp",
+        loss: str | Callable = "auto",
+        optimizer: str | type[torch.optim.Optimizer] = "adamw",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1.0,
+        lr_schedule: str | None = "cosine",
+        batch_size: int | str = "auto",
+        max_epochs: int = 200,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        standardize_inputs: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        accelerator: str = "cpu",
+        devices: int | str | list[int] = "auto",
+        precision: str | int | None = None,
+        callbacks: list[Callback] | None = None,
+        verbose: int = 0,
+        warm_start: bool = False,
+        class_weight: dict | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            backbone=backbone,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            lr_schedule=lr_schedule,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            patience=patience,
+            standardize_inputs=standardize_inputs,
+            random_state=random_state,
+            accelerator=accelerator,
+            devices=devices,
+            precision=precision,
+            callbacks=callbacks,
+            verbose=verbose,
+            warm_start=warm_start,
+            routed=kwargs,
+        )
+        self.class_weight = class_weight
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FlashClassifier:
+        """Train on ``X, y``; with ``warm_start`` a fitted network continues training.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), or (n_samples, n_labels) 0/1 indicators
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights each sample's loss; a zero weight is the same as leaving it out.
+
+        Returns
+        -------
+        self : FlashClassifier
+        """
+        return self._fit(
+            X, y, sample_weight, incremental=self.warm_start, max_epochs=self.max_epochs
+        )
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> FlashClassifier:
+        """Train for one epoch on ``X, y``, continuing from the current weights.
+
+        ``classes`` (all the labels ``y`` may hold) is required on the first call.
+        """
+        if (
+            not hasattr(self, "task_")
+            and classes is None
+            and type_of_target(y) != "multilabel-indicator"
+        ):
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: all the labels "
+                "that y may hold, e.g. classes=np.unique(y_all)."
+            )
+        return self._fit(X, y, sample_weight, incremental=True, max_epochs=1, classes=classes)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes); rows sum to one.
+
+        For multi-label targets: one probability per label, shape (n_samples, n_labels).
+        """
+        probs = self._forward(X)
+        if self._multi_label:
+            return probs
+        if len(self.classes_) == 2:
+            p = probs.reshape(-1)
+            return np.column_stack([1 - p, p])
+        return probs
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The original labels (for multi-label targets, a 0/1 indicator matrix)."""
+        probs = self.predict_proba(X)
+        if self._multi_label:
+            return (probs > 0.5).astype(np.int64)
+        return self.classes_[np.argmax(probs, axis=1)]
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
+        check_classification_targets(y)
+        kind = type_of_target(y, input_name="y")
+        if kind == "multilabel-indicator":
+            if fitting:
+                self._multi_label = True
+                self.classes_ = np.arange(y.shape[1])
+            elif not self._multi_label or y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y has {y.shape[1]} label columns, but this model was fitted on "
+                    f"{'single labels' if not self._multi_label else len(self.classes_)}."
+                )
+            return np.asarray(y, dtype=np.float64)
+        y = column_or_1d(y, warn=True)
+        if fitting:
+            self._multi_label = False
+            self.classes_ = unique_labels(y) if classes is None else unique_labels(classes)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    "Classifier can't train when only one class is present: y holds only "
+                    f"{self.classes_[0]!r}. Pass data with at least two classes."
+                )
+        elif self._multi_label:
+            raise ValueError("This model was fitted on multi-label targets; y is single-label.")
+        unseen = np.setdiff1d(unique_labels(y), self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} that are not in classes "
+                f"{self.classes_.tolist()}. Pass every label in `classes` on the first "
+                "partial_fit, or refit."
+            )
+        codes = np.searchsorted(self.classes_, y)
+        return codes.astype(np.float64) if len(self.classes_) == 2 else codes.astype(np.int64)
+
+    def _check_kept_target(self, y: np.ndarray) -> None:
+        if not self._multi_label and len(np.unique(y)) < 2:
+            raise ValueError(
+                "Classifier can't train when only one class is present: every sample of the "
+                "other classes has a zero sample_weight."
+            )
+
+    def _target_weight(self, y: np.ndarray) -> np.ndarray | None:
+        if self.class_weight is None:
+            return None
+        if self._multi_label:
+            raise ValueError("class_weight is not supported for multi-label targets.")
+        codes = y.astype(np.int64)
+        if self.class_weight == "balanced":
+            present = np.unique(codes)
+            weights = np.ones(len(self.classes_))
+            weights[present] = compute_class_weight("balanced", classes=present, y=codes)
+            return weights[codes]
+        if isinstance(self.class_weight, dict):
+            unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight names labels {unknown} that are not among the classes "
+                    f"{self.classes_.tolist()}."
+                )
+            weights = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
+            return weights[codes]
+        raise ValueError(
+            f"class_weight must be 'balanced', a dict or None, got {self.class_weight!r}."
+        )
+
+    def _target_dtype(self, dtype: torch.dtype) -> torch.dtype:
+        multiclass = not self._multi_label and len(self.classes_) > 2
+        return torch.long if multiclass else dtype
+
+    def _build_task(self, n_inputs: int, y: np.ndarray, dtype: torch.dtype) -> ClassificationTask:
+        backbone, backbone_kwargs, width = self._backbone_module(n_inputs, self._n_logits())
+        if self.loss != "auto" and not callable(self.loss):
+            raise ValueError(f"loss must be 'auto' or a callable, got {self.loss!r}.")
+        return ClassificationTask(
+            num_inputs=n_inputs,
+            num_classes=len(self.classes_),
+            multi_label=self._multi_label,
+            backbone=backbone,
+            backbone_kwargs=backbone_kwargs,
+            backbone_width=width,
+            loss_fn=None if self.loss == "auto" else self.loss,
+            output="probabilities",
+            optimizer=self.optimizer,
+            optimizer_kwargs=self._optimizer_kwargs(),
+            learning_rate=self.learning_rate,
+            **self._schedule_kwargs(),
+        )
+
+    def _n_logits(self) -> int:
+        return 1 if not self._multi_label and len(self.classes_) == 2 else len(self.classes_)

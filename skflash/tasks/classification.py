@@ -1,0 +1,140 @@
+"""ClassificationTask: logits from a tabular backbone, the right loss for the label kind.
+
+Multiclass targets (class indices) train with cross-entropy on ``num_classes`` logits;
+binary and multi-label targets (0/1 floats) train with binary cross-entropy on logits.
+The loss always sees logits; metrics and predictions see probabilities.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skflash.core.backbones import TABULAR_BACKBONES
+from skflash.core.model import Task
+from skflash.data.numpy_data import NumpyPreprocess
+from skflash.data.process import Postprocess
+
+OUTPUTS = ("labels", "probabilities", "logits")
+
+
+def probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    """Class probabilities from logits: sigmoid for one logit or multi-label, else softmax."""
+    if multi_label or logits.shape[-1] == 1:
+        return torch.sigmoid(logits)
+    return torch.softmax(logits, dim=-1)
+
+
+class ClassificationPostprocess(Postprocess):
+    """Turn logits into labels, probabilities or logits, as chosen by ``output``.
+
+    Parameters
+    ----------
+    output : {"labels", "probabilities", "logits"}, default="labels"
+    multi_label : bool, default=False
+        Labels are 0/1 per class (threshold 0.5) instead of one class index.
+    save_path : optional
+        As in :class:`~skflash.data.process.Postprocess`.
+    """
+
+    def __init__(self, output: str = "labels", multi_label: bool = False, save_path: Any = None):
+        super().__init__(save_path)
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}.")
+        self.output = output
+        self.multi_label = multi_label
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"output": self.output, "multi_label": self.multi_label}
+
+    def per_batch_transform(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.output == "logits":
+            return batch
+        probs = probabilities(batch, self.multi_label)
+        if self.output == "probabilities":
+            return probs
+        if self.multi_label:
+            return (probs > 0.5).long()
+        if probs.shape[-1] == 1:
+            return (probs.squeeze(-1) > 0.5).long()
+        return probs.argmax(dim=-1)
+
+
+class ClassificationTask(Task):
+    """Classification on feature vectors: ``head(backbone(x))`` gives logits.
+
+    Parameters
+    ----------
+    num_inputs : int
+    num_classes : int
+        Classes (single-label) or labels (``multi_label=True``). Two classes use one logit.
+    multi_label : bool, default=False
+    backbone, backbone_kwargs, backbone_width
+        As in :class:`~skflash.tasks.RegressionTask`.
+    loss_fn : callable, optional
+        Defaults to cross-entropy (multiclass) or binary cross-entropy with logits.
+    output : {"labels", "probabilities", "logits"}, default="labels"
+        What :meth:`predict` returns, through :class:`ClassificationPostprocess`.
+    **task_kwargs
+        Passed to :class:`~skflash.core.model.Task`.
+
+    Examples
+    --------
+    >>> from skflash.tasks import ClassificationTask
+    >>> task = ClassificationTask(num_inputs=4, num_classes=3, backbone="linear")
+    >>> task.model.head
+    Linear(in_features=4, out_features=3, bias=True)
+    """
+
+    preprocess_cls = NumpyPreprocess
+
+    def __init__(
+        self,
+        num_inputs: int,
+        num_classes: int,
+        multi_label: bool = False,
+        backbone: str | nn.Module = "linear",
+        backbone_kwargs: dict[str, Any] | None = None,
+        backbone_width: int | None = None,
+        loss_fn: Any = None,
+        output: str = "labels",
+        **task_kwargs: Any,
+    ) -> None:
+        if int(num_classes) < 2 and not multi_label:
+            raise ValueError(f"A classifier needs at least 2 classes, got {num_classes}.")
+        binary = not multi_label and int(num_classes) == 2
+        num_outputs = 1 if binary else int(num_classes)
+        if isinstance(backbone, nn.Module) and backbone_width is None:
+            model = backbone
+        else:
+            if isinstance(backbone, nn.Module):
+                features, width = backbone, int(backbone_width)
+            else:
+                features, width = TABULAR_BACKBONES.get(backbone)(
+                    num_inputs, **(backbone_kwargs or {})
+                )
+            model = nn.Sequential(
+                OrderedDict(backbone=features, head=nn.Linear(width, num_outputs))
+            )
+        if loss_fn is None:
+            one_hot = binary or multi_label
+            loss_fn = F.binary_cross_entropy_with_logits if one_hot else F.cross_entropy
+        postprocess = task_kwargs.pop("postprocess", None) or ClassificationPostprocess(
+            output, bool(multi_label)
+        )
+        super().__init__(model=model, loss_fn=loss_fn, postprocess=postprocess, **task_kwargs)
+        self.multi_label = bool(multi_label)
+        self.binary = binary
+
+    @property
+    def backbone(self) -> nn.Module:
+        """The feature extractor that finetuning strategies freeze."""
+        return getattr(self.model, "backbone", self.model)
+
+    def to_metrics_format(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """Metrics see probabilities, never logits."""
+        return probabilities(y_hat, self.multi_label)
