@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_diabetes, make_friedman1
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_friedman1
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.neural_network import MLPRegressor
@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from benchmarks import peers
-from skflash import FlashRegressor
+from skflash import FlashClassifier, FlashRegressor
 
 Row = dict[str, Any]
 FLASH = "FlashRegressor"
@@ -62,8 +62,8 @@ def _lean_flash(**kwargs: Any) -> FlashRegressor:
     return FlashRegressor(**params)
 
 
-def _with_ratios(rows: list[Row], higher_is_better: bool = False) -> list[Row]:
-    flash = next(r for r in rows if r["tool"] == FLASH)
+def _with_ratios(rows: list[Row], higher_is_better: bool = False, flash: str = FLASH) -> list[Row]:
+    flash = next(r for r in rows if r["tool"] == flash)
     key = "throughput" if higher_is_better else "time_s"
     for row in rows:
         if row.get(key) and flash.get(key):
@@ -140,7 +140,9 @@ def defaults(quick: bool) -> list[Row]:
         for tool, make in tools.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                elapsed, scores = _timed(lambda make=make: cross_val_score(make(), X, y, cv=cv))
+                elapsed, scores = _timed(
+                    lambda make=make, X=X, y=y: cross_val_score(make(), X, y, cv=cv)
+                )
             block.append(
                 {
                     "workload": f"defaults: {name}",
@@ -151,6 +153,38 @@ def defaults(quick: bool) -> list[Row]:
                 }
             )
         rows += _with_ratios(block)
+    return rows
+
+
+def classification(quick: bool) -> list[Row]:
+    """FlashClassifier defaults vs a scaled LogisticRegression, 5-fold CV accuracy."""
+    cv = KFold(5, shuffle=True, random_state=0)
+    datasets = {"breast_cancer": load_breast_cancer(return_X_y=True)}
+    if not quick:
+        datasets["digits"] = load_digits(return_X_y=True)
+    rows: list[Row] = []
+    for name, (X, y) in datasets.items():
+        tools = {
+            "FlashClassifier": lambda: FlashClassifier(random_state=0),
+            "StandardScaler + LogisticRegression": lambda: make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=1000)
+            ),
+        }
+        block = []
+        for tool, make in tools.items():
+            elapsed, scores = _timed(
+                lambda make=make, X=X, y=y: cross_val_score(make(), X, y, cv=cv)
+            )
+            block.append(
+                {
+                    "workload": f"classification defaults: {name}",
+                    "tool": tool,
+                    "quality": float(np.mean(scores)),
+                    "metric": "5-fold CV accuracy",
+                    "time_s": elapsed,
+                }
+            )
+        rows += _with_ratios(block, flash="FlashClassifier")
     return rows
 
 
@@ -219,9 +253,9 @@ def grid_search(quick: bool) -> list[Row]:
     )
     # Warm the worker processes first, so that neither tool pays the other's imports.
     for search, target in ((flash, y), (skorch, y.reshape(-1, 1))):
-        clone(search).set_params(cv=2, param_grid={k: v[:1] for k, v in search.param_grid.items()}).fit(
-            X[:100], target[:100]
-        )
+        clone(search).set_params(
+            cv=2, param_grid={k: v[:1] for k, v in search.param_grid.items()}
+        ).fit(X[:100], target[:100])
     rows = []
     for tool, search, target in ((FLASH, flash, y), ("skorch", skorch, y.reshape(-1, 1))):
         elapsed, _ = _timed(lambda search=search, target=target: search.fit(X, target))
@@ -296,6 +330,7 @@ def import_time(quick: bool) -> list[Row]:
 WORKLOADS = {
     "tutorial": tutorial,
     "defaults": defaults,
+    "classification": classification,
     "large": large,
     "grid_search": grid_search,
     "memory": memory,

@@ -12,7 +12,15 @@ def test_quick_benchmarks_write_table_csv_and_plot(tmp_path):
 
     rows = main(["--quick", "--out", str(tmp_path)])
     workloads = {row["workload"].split(":")[0] for row in rows}
-    assert {"tutorial", "defaults", "large", "GridSearchCV", "memory", "import time"} <= workloads
+    assert {
+        "tutorial",
+        "defaults",
+        "classification defaults",
+        "large",
+        "GridSearchCV",
+        "memory",
+        "import time",
+    } <= workloads
     assert all(row["time_s"] > 0 for row in rows)
     table = (tmp_path / "results.md").read_text()
     assert "FlashRegressor" in table and "| target |" in table
