@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -275,11 +277,13 @@ def grid_search(quick: bool) -> list[Row]:
 def memory(quick: bool) -> list[Row]:
     """Peak RSS of a fit and predict on 1,000,000 x 50 float64 (100k in quick mode)."""
     rows_n = 100_000 if quick else 1_000_000
+    root = str(Path(__file__).resolve().parents[1])  # importable from any directory
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.memory_probe", str(rows_n), "50"],
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")},
     )
     probe = json.loads(out.stdout.strip().splitlines()[-1])
     budget = probe["input_mb"] + probe["input_mb"] / 2 + 500

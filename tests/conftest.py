@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import torch
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# No example database, and hypothesis's own files in a temporary directory: the tests
+# leave nothing behind in the working tree.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="skflash-hypothesis-"))
+settings.register_profile("skflash", database=None)
+settings.load_profile("skflash")
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # one thread per test worker: no oversubscription of the cores

@@ -27,22 +27,27 @@ def weighted_mean_scale(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Column means and standard deviations (weighted), in float64, chunk by chunk.
 
-    A constant column gets scale 1 so that dividing by it is safe.
+    Columns are divided by their largest magnitude first, so that values near the float
+    limits do not overflow when squared. A constant column gets scale 1, so that dividing
+    by it is safe.
     """
     x2 = x.reshape(len(x), -1)
     w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
     total = w.sum()
-    mean = np.zeros(x2.shape[1])
-    for start in range(0, len(x2), _CHUNK_ROWS):
-        chunk = slice(start, start + _CHUNK_ROWS)
-        mean += w[chunk] @ x2[chunk]
+    chunks = [slice(start, start + _CHUNK_ROWS) for start in range(0, len(x2), _CHUNK_ROWS)]
+    magnitude = np.zeros(x2.shape[1])
+    for chunk in chunks:
+        magnitude = np.maximum(magnitude, np.abs(x2[chunk]).max(axis=0, initial=0.0))
+    magnitude[magnitude == 0] = 1.0
+    mean = sum((w[chunk] @ (x2[chunk] / magnitude) for chunk in chunks), np.zeros(x2.shape[1]))
     mean /= total
-    var = np.zeros(x2.shape[1])
-    for start in range(0, len(x2), _CHUNK_ROWS):
-        chunk = slice(start, start + _CHUNK_ROWS)
-        var += w[chunk] @ (x2[chunk] - mean) ** 2
+    var = sum(
+        (w[chunk] @ (x2[chunk] / magnitude - mean) ** 2 for chunk in chunks),
+        np.zeros(x2.shape[1]),
+    )
     scale = np.sqrt(var / total)
     scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
+    mean, scale = mean * magnitude, scale * magnitude
     return mean.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
 
 
@@ -65,7 +70,13 @@ def as_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         with warnings.catch_warnings():  # read-only arrays are fine: nothing writes to them
             warnings.simplefilter("ignore", UserWarning)
             return torch.from_numpy(x)
-    return to_tensor(x, dtype)
+    out = to_tensor(x, dtype)
+    if out.is_floating_point() and not torch.isfinite(out).all():
+        raise ValueError(
+            f"Some values are too large for {str(dtype).removeprefix('torch.')}: pass float64 "
+            "data (training then runs in float64) or rescale it."
+        )
+    return out
 
 
 _NUMPY_DTYPES = {
