@@ -123,21 +123,17 @@ def tutorial(quick: bool) -> list[Row]:
     return _with_ratios(rows)
 
 
-def defaults(quick: bool) -> list[Row]:
-    """Every tool with its defaults (MLP and linear behind a StandardScaler), 5-fold CV R²."""
+def _cross_validated(
+    workload: str,
+    datasets: dict[str, tuple],
+    tools: dict[str, Callable[[], Any]],
+    metric: str,
+    flash: str,
+) -> list[Row]:
+    """5-fold shuffled CV score and total time of each tool on each dataset."""
     cv = KFold(5, shuffle=True, random_state=0)
-    datasets = {"diabetes": load_diabetes(return_X_y=True)}
-    if not quick:
-        datasets["friedman1(5000, noise=1.0)"] = make_friedman1(5000, noise=1.0, random_state=0)
     rows: list[Row] = []
     for name, (X, y) in datasets.items():
-        tools = {
-            FLASH: lambda: FlashRegressor(random_state=0),
-            "LinearRegression": LinearRegression,
-            "StandardScaler + MLPRegressor": lambda: make_pipeline(
-                StandardScaler(), MLPRegressor(random_state=0)
-            ),
-        }
         block = []
         for tool, make in tools.items():
             with warnings.catch_warnings():
@@ -147,47 +143,46 @@ def defaults(quick: bool) -> list[Row]:
                 )
             block.append(
                 {
-                    "workload": f"defaults: {name}",
+                    "workload": f"{workload}: {name}",
                     "tool": tool,
                     "quality": float(np.mean(scores)),
-                    "metric": "5-fold CV R2",
+                    "metric": metric,
                     "time_s": elapsed,
                 }
             )
-        rows += _with_ratios(block)
+        rows += _with_ratios(block, flash=flash)
     return rows
+
+
+def defaults(quick: bool) -> list[Row]:
+    """Regressors with their defaults (MLP behind a StandardScaler), 5-fold CV R²."""
+    datasets = {"diabetes": load_diabetes(return_X_y=True)}
+    if not quick:
+        datasets["friedman1(5000, noise=1.0)"] = make_friedman1(5000, noise=1.0, random_state=0)
+    tools = {
+        FLASH: lambda: FlashRegressor(random_state=0),
+        "LinearRegression": LinearRegression,
+        "StandardScaler + MLPRegressor": lambda: make_pipeline(
+            StandardScaler(), MLPRegressor(random_state=0)
+        ),
+    }
+    return _cross_validated("defaults", datasets, tools, "5-fold CV R2", FLASH)
 
 
 def classification(quick: bool) -> list[Row]:
     """FlashClassifier defaults vs a scaled LogisticRegression, 5-fold CV accuracy."""
-    cv = KFold(5, shuffle=True, random_state=0)
     datasets = {"breast_cancer": load_breast_cancer(return_X_y=True)}
     if not quick:
         datasets["digits"] = load_digits(return_X_y=True)
-    rows: list[Row] = []
-    for name, (X, y) in datasets.items():
-        tools = {
-            "FlashClassifier": lambda: FlashClassifier(random_state=0),
-            "StandardScaler + LogisticRegression": lambda: make_pipeline(
-                StandardScaler(), LogisticRegression(max_iter=1000)
-            ),
-        }
-        block = []
-        for tool, make in tools.items():
-            elapsed, scores = _timed(
-                lambda make=make, X=X, y=y: cross_val_score(make(), X, y, cv=cv)
-            )
-            block.append(
-                {
-                    "workload": f"classification defaults: {name}",
-                    "tool": tool,
-                    "quality": float(np.mean(scores)),
-                    "metric": "5-fold CV accuracy",
-                    "time_s": elapsed,
-                }
-            )
-        rows += _with_ratios(block, flash="FlashClassifier")
-    return rows
+    tools = {
+        "FlashClassifier": lambda: FlashClassifier(random_state=0),
+        "StandardScaler + LogisticRegression": lambda: make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=1000)
+        ),
+    }
+    return _cross_validated(
+        "classification defaults", datasets, tools, "5-fold CV accuracy", "FlashClassifier"
+    )
 
 
 def large(quick: bool) -> list[Row]:

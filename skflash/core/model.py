@@ -258,19 +258,26 @@ class Task(pl.LightningModule):
     def _stage_step(self, stage: str, batch: Any, batch_idx: int) -> dict[str, Any]:
         self._stage = stage
         output = self.step(batch, batch_idx)
+        self._log_stage(stage, output["logs"], _batch_size(batch))
+        return output
+
+    def _log_stage(self, stage: str, logs: dict[str, Any], batch_size: int | None) -> None:
+        """Log ``<stage>_<name>`` for each value, averaged over the epoch.
+
+        A torchmetrics metric is logged as the object, so Lightning computes it over the
+        whole epoch rather than averaging per-batch values.
+        """
         metrics = self._metric_fns[stage]
-        batch_size = _batch_size(batch)
-        for name, value in output["logs"].items():
-            logged = metrics.get(name, value) if isinstance(metrics.get(name), nn.Module) else value
+        for name, value in logs.items():
+            metric = metrics.get(name)
             self.log(
                 f"{stage}_{name}",
-                logged,
+                metric if isinstance(metric, nn.Module) else value,
                 on_step=False,
                 on_epoch=True,
                 prog_bar=name == "loss",
                 batch_size=batch_size,
             )
-        return output
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:
         if isinstance(batch, BatchChunk):
@@ -370,21 +377,10 @@ class Task(pl.LightningModule):
         self._log_totals(stage, totals)
 
     def _log_totals(self, stage: str, totals: _LogTotals) -> None:
-        metrics = self._metric_fns[stage]
         means = totals.means()
         self.epoch_metrics.update({f"{stage}_{name}": value for name, value in means.items()})
-        if not self.log_epoch_metrics:
-            return
-        for name, value in means.items():
-            logged = metrics[name] if isinstance(metrics.get(name), nn.Module) else value
-            self.log(
-                f"{stage}_{name}",
-                logged,
-                on_step=False,
-                on_epoch=True,
-                prog_bar=name == "loss",
-                batch_size=totals.count,
-            )
+        if self.log_epoch_metrics:
+            self._log_stage(stage, means, totals.count)
 
     def predict_step(self, batch: Any, batch_idx: int = 0, dataloader_idx: int = 0) -> Any:
         return self(batch)
