@@ -469,12 +469,16 @@ class BaseFlashEstimator(BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        task = self.task_
+        outputs: np.ndarray | None = None
+        start = 0
         with quiet_lightning(True):
-            outputs = [
-                out.cpu().numpy() for out in task.predict_batches(X, batch_size=PREDICT_BATCH_SIZE)
-            ]
-        return np.concatenate(outputs)
+            for batch in self.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
+                values = batch.cpu().numpy()
+                if outputs is None:  # one array for all rows, filled batch by batch
+                    outputs = np.empty((len(X), *values.shape[1:]), dtype=values.dtype)
+                outputs[start : start + len(values)] = values
+                start += len(values)
+        return outputs
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
