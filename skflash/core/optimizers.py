@@ -61,22 +61,3 @@ def scheduler_class(scheduler: str | type) -> type:
         "scheduler must be a name such as 'steplr', an LR scheduler class or instance; "
         f"got {scheduler!r}."
     )
-
-
-def check_kwargs(target: type, kwargs: dict[str, Any], what: str) -> None:
-    """Raise a helpful error when ``kwargs`` name arguments ``target`` does not take."""
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):  # builtins without a signature
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL]
-    for key in kwargs:
-        if key not in accepted:
-            hint = get_close_matches(key, accepted, n=1)
-            suggestion = f" Did you mean {what}__{hint[0]}?" if hint else ""
-            raise ValueError(
-                f"{target.__name__} has no argument {key!r} (given as {what}__{key}).{suggestion} "
-                f"It accepts: {sorted(accepted)}."
-            )

@@ -75,6 +75,8 @@ class BatchChunk:
         to = getattr(self.samples, "to", None)
         samples = self.samples if to is None else to(device)
         order = None if self.order is None else self.order.to(device)
+        if samples is self.samples and order is self.order:
+            return self
         return BatchChunk(samples, order, self.batch_size, self.transform)
 
 

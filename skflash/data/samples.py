@@ -46,8 +46,11 @@ class ArraySamples(Sequence):
         return rows if len(rows) > 1 else rows[0]
 
     def to(self, device: torch.device | str) -> ArraySamples:
-        """A copy whose tensors live on ``device``."""
-        return ArraySamples(*(t.to(device) for t in self.tensors))
+        """These samples on ``device`` (themselves when they are there already)."""
+        moved = tuple(t.to(device) for t in self.tensors)
+        if all(a is b for a, b in zip(moved, self.tensors, strict=True)):
+            return self
+        return ArraySamples(*moved)
 
 
 class SampleView(Sequence):

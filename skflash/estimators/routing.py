@@ -6,6 +6,7 @@ They are ordinary estimator parameters to scikit-learn (``get_params``, ``set_pa
 
 from __future__ import annotations
 
+import functools
 import inspect
 from difflib import get_close_matches
 from typing import Any
@@ -66,6 +67,18 @@ def routed_params(estimator: Any) -> dict[str, Any]:
     return {key: value for key, value in vars(estimator).items() if is_routed(key)}
 
 
+@functools.lru_cache(maxsize=256)
+def accepted_arguments(target: Any) -> tuple[str, ...] | None:
+    """The keyword arguments ``target`` takes, or None when it takes any (cached)."""
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    return tuple(n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL and n != "self")
+
+
 def check_kwargs(
     target: Any, kwargs: dict[str, Any], prefix: str, own: tuple[str, ...] = ()
 ) -> None:
@@ -74,13 +87,9 @@ def check_kwargs(
     ``own`` names arguments the estimator sets from parameters of its own: a suggestion
     of one of them points to that parameter instead.
     """
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
+    accepted = accepted_arguments(target)
+    if accepted is None:
         return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL and n != "self"]
     for key in kwargs:
         if key not in accepted:
             hint = get_close_matches(key, accepted, n=1)
