@@ -315,3 +315,24 @@ def test_user_callbacks_and_custom_module(data):
     assert reg.task_.model.layers[0].out_features == 4
     instance = FlashRegressor(backbone=torch.nn.Linear(5, 1), **FAST).fit(X, y)
     assert instance.score(X, y) > 0.5
+
+
+def test_fresh_interpreter_fit_prints_nothing_and_writes_nothing(tmp_path):
+    """As a user sees it: a new process, Lightning's own logging set up at import."""
+    import subprocess
+    import sys
+
+    script = (
+        "import warnings; warnings.simplefilter('always')\n"
+        "from sklearn.datasets import load_diabetes\n"
+        "from skflash import FlashClassifier, FlashRegressor\n"
+        "X, y = load_diabetes(return_X_y=True)\n"
+        "FlashRegressor(max_epochs=3).fit(X, y).predict(X)\n"
+        "FlashRegressor(max_epochs=3, early_stopping=True).fit(X, y)\n"
+        "FlashClassifier(max_epochs=3).fit(X, y > 140).predict_proba(X)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "" and done.stderr == ""
+    assert list(tmp_path.iterdir()) == []

@@ -18,13 +18,10 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
-from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.plugins.precision import DoublePrecision, Precision
-from pytorch_lightning.strategies import SingleDeviceStrategy
-from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import nn
 from torch.optim import Optimizer
 
+from skflash.core.fused_steps import FusedSteps, batch_size_of
 from skflash.core.optimizers import optimizer_class, scheduler_class
 from skflash.data.auto_dataset import AutoDataset
 from skflash.data.batch_loader import BatchChunk
@@ -84,7 +81,7 @@ def _import_class(path: str, base: type) -> type | None:
     return target if inspect.isclass(target) and issubclass(target, base) else None
 
 
-class Task(pl.LightningModule):
+class Task(FusedSteps, pl.LightningModule):
     """A general Task: train ``model`` with ``loss_fn`` and ``optimizer``, log ``metrics``.
 
     Parameters
@@ -259,7 +256,7 @@ class Task(pl.LightningModule):
     def _stage_step(self, stage: str, batch: Any, batch_idx: int) -> dict[str, Any]:
         self._stage = stage
         output = self.step(batch, batch_idx)
-        self._log_stage(stage, output["logs"], _batch_size(batch))
+        self._log_stage(stage, output["logs"], batch_size_of(batch))
         return output
 
     def _log_stage(self, stage: str, logs: dict[str, Any], batch_size: int | None) -> None:
@@ -294,94 +291,6 @@ class Task(pl.LightningModule):
         if isinstance(batch, BatchChunk):
             return self._fused_eval_step("test", batch)
         self._stage_step("test", batch, batch_idx)
-
-    # ------------------------------------------------------------------ fused steps
-    # A BatchChunk holds a whole epoch of mini-batches: the optimizer steps run here, in
-    # one Lightning step, which removes Lightning's per-step bookkeeping from the loop.
-
-    #: Whether fused steps report their epoch values through ``self.log`` (for loggers,
-    #: callbacks and the progress bar). Lightning's logging costs about a millisecond per
-    #: value; a caller that reads :attr:`epoch_metrics` instead may switch it off.
-    log_epoch_metrics = True
-
-    def on_fit_start(self) -> None:
-        self._lean = self._nothing_listens_to_step_hooks()
-        self.epoch_metrics: dict[str, torch.Tensor] = {}
-
-    def _nothing_listens_to_step_hooks(self) -> bool:
-        """Whether backward and optimizer steps can bypass Lightning's per-step hooks.
-
-        True only when no callback or module override listens to them, the precision is
-        plain and training runs on one device; otherwise the fused loop goes through
-        ``manual_backward`` and the LightningOptimizer like any manual-optimization step.
-        """
-        trainer = self.trainer
-        hooks = (
-            "on_before_backward",
-            "on_after_backward",
-            "on_before_optimizer_step",
-            "on_before_zero_grad",
-            "optimizer_step",
-            "optimizer_zero_grad",
-        )
-        plain = type(trainer.precision_plugin) in (Precision, DoublePrecision)
-        single = isinstance(trainer.strategy, SingleDeviceStrategy)
-        listened = any(is_overridden(h, self, pl.LightningModule) for h in hooks) or any(
-            is_overridden(h, cb, Callback) for cb in trainer.callbacks for h in hooks
-        )
-        return plain and single and not listened
-
-    def _fused_training_step(self, chunk: BatchChunk) -> None:
-        if self.automatic_optimization:
-            raise RuntimeError(
-                "A BatchChunk holds many optimizer steps: set `task.automatic_optimization = "
-                "False` to train on chunked loaders."
-            )
-        self._stage = "train"
-        optimizer = self.optimizers()
-        raw = optimizer.optimizer
-        lean = getattr(self, "_lean", False)
-        step_schedulers = [c for c in self.trainer.lr_scheduler_configs if c.interval == "step"]
-        totals = _LogTotals()
-        for batch_idx, batch in enumerate(chunk):
-            output = self.step(batch, batch_idx)
-            loss = output["loss"]
-            if lean:
-                raw.zero_grad(set_to_none=True)
-                loss.backward()
-                raw.step()
-            else:
-                optimizer.zero_grad()
-                self.manual_backward(loss)
-                optimizer.step()
-            for config in step_schedulers:
-                config.scheduler.step()
-            totals.add(output["logs"], _batch_size(batch))
-        self._log_totals("train", totals)
-        for config in self.trainer.lr_scheduler_configs:
-            if config.interval == "epoch":
-                self._step_epoch_scheduler(config)
-
-    def _step_epoch_scheduler(self, config: Any) -> None:
-        if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            value = self.trainer.callback_metrics.get(config.monitor or "val_loss")
-            if value is not None:
-                config.scheduler.step(value)
-        else:
-            config.scheduler.step()
-
-    def _fused_eval_step(self, stage: str, chunk: BatchChunk) -> None:
-        self._stage = stage
-        totals = _LogTotals()
-        for batch_idx, batch in enumerate(chunk):
-            totals.add(self.step(batch, batch_idx)["logs"], _batch_size(batch))
-        self._log_totals(stage, totals)
-
-    def _log_totals(self, stage: str, totals: _LogTotals) -> None:
-        means = totals.means()
-        self.epoch_metrics.update({f"{stage}_{name}": value for name, value in means.items()})
-        if self.log_epoch_metrics:
-            self._log_stage(stage, means, totals.count)
 
     def predict_step(self, batch: Any, batch_idx: int = 0, dataloader_idx: int = 0) -> Any:
         return self(batch)
@@ -519,33 +428,3 @@ def _weighted(fn: Callable, name: str, y_hat: Any, y: Any, weight: torch.Tensor)
         ) from error
     per_sample = per_element.reshape(len(weight), -1).mean(dim=1)
     return (per_sample * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
-
-
-class _LogTotals:
-    """Sample-weighted running sums of a chunk's logged values, averaged once per epoch.
-
-    The sums are updated in place: keeping one small tensor per batch alive would
-    scatter them through the heap and fragment it on long epochs.
-    """
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-
-    def add(self, logs: dict[str, Any], batch_size: int | None) -> None:
-        n = batch_size or 1
-        self.count += n
-        for name, value in logs.items():
-            if isinstance(value, torch.Tensor):
-                if name in self.sums:
-                    self.sums[name].add_(value.detach(), alpha=n)
-                else:
-                    self.sums[name] = value.detach() * n
-
-    def means(self) -> dict[str, torch.Tensor]:
-        return {name: total / max(self.count, 1) for name, total in self.sums.items()}
-
-
-def _batch_size(batch: Any) -> int | None:
-    first = batch[0] if isinstance(batch, (list, tuple)) and batch else batch
-    return len(first) if isinstance(first, torch.Tensor) and first.ndim else None

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -340,7 +340,8 @@ class BaseFlashEstimator(BaseEstimator):
             "accelerator": self.accelerator,
             "devices": self.devices,
             "logger": verbose >= 2,
-            "enable_checkpointing": False,
+            # Only a ModelCheckpoint the user passes writes checkpoints.
+            "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
             "enable_progress_bar": verbose >= 2,
             "enable_model_summary": verbose >= 2,
             "num_sanity_val_steps": 0,

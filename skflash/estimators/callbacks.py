@@ -23,6 +23,8 @@ class History(Callback):
     ``{"epoch": 0, "train_loss": 0.41, "val_loss": 0.45}``.
     """
 
+    ignores_steps = True  # acts on epochs only: fused steps may skip step bookkeeping
+
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
 
@@ -50,6 +52,8 @@ class BestWeights(Callback):
     The copy stays in memory: nothing is written to disk.
     """
 
+    ignores_steps = True
+
     def __init__(self, monitor: str = "val_loss") -> None:
         self.monitor = monitor
         self.best_score = math.inf
@@ -75,6 +79,8 @@ class BestWeights(Callback):
 
 class EpochPrinter(Callback):
     """Print one line per epoch with its losses (``verbose=1``)."""
+
+    ignores_steps = True
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logged = {**trainer.callback_metrics, **getattr(pl_module, "epoch_metrics", {})}

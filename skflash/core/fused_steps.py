@@ -1,0 +1,153 @@
+"""Fused steps: a whole epoch of optimizer steps inside one Lightning training step.
+
+Lightning's bookkeeping around each step costs about as much as a small model's forward
+and backward pass. When the DataModule hands ``training_step`` a
+:class:`~skflash.data.batch_loader.BatchChunk` (one per epoch), the Task runs the epoch's
+mini-batches itself under manual optimization: per batch, the Task's ``step``, backward
+and the optimizer step; per epoch, one log of each value and the epoch schedulers. The
+Trainer still runs the loop: epochs, validation, callbacks, loggers, precision, devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.plugins.precision import DoublePrecision, Precision
+from pytorch_lightning.strategies import SingleDeviceStrategy
+from pytorch_lightning.utilities.model_helpers import is_overridden
+
+from skflash.data.batch_loader import BatchChunk
+
+#: Module hooks whose override means someone listens to each step.
+STEP_HOOKS = (
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+    "optimizer_step",
+    "optimizer_zero_grad",
+)
+
+
+class FusedSteps:
+    """Mixin for a LightningModule with a ``step(batch, batch_idx)`` returning
+    ``{"loss", "logs"}`` and a ``_log_stage(stage, logs, batch_size)``."""
+
+    #: Whether fused steps report their epoch values through ``self.log`` (for loggers,
+    #: callbacks and the progress bar). Lightning's logging costs about a millisecond per
+    #: value; a caller that reads :attr:`epoch_metrics` instead may switch it off.
+    log_epoch_metrics = True
+
+    def on_fit_start(self) -> None:
+        self._lean = self._skips_step_bookkeeping()
+        self.epoch_metrics: dict[str, torch.Tensor] = {}
+
+    def _skips_step_bookkeeping(self) -> bool:
+        """Whether backward and optimizer steps may bypass Lightning's per-step machinery.
+
+        Lightning's LightningOptimizer and ``manual_backward`` cost ~90 µs per step: the
+        per-step hooks, precision handling and the step counter (``global_step``). They
+        are skipped only when nothing can observe them: plain precision on one device,
+        no logger, no ``max_steps``, no override of a step hook, and only callbacks that
+        declare ``ignores_steps = True`` (or EarlyStopping, which acts on epochs).
+        Otherwise the fused loop steps through Lightning like any manual optimization.
+        """
+        trainer = self.trainer
+        if type(trainer.precision_plugin) not in (Precision, DoublePrecision):
+            return False
+        if not isinstance(trainer.strategy, SingleDeviceStrategy):
+            return False
+        if trainer.loggers or trainer.max_steps != -1:
+            return False
+        if any(is_overridden(hook, self, pl.LightningModule) for hook in STEP_HOOKS):
+            return False
+        return all(
+            getattr(callback, "ignores_steps", False) or isinstance(callback, EarlyStopping)
+            for callback in trainer.callbacks
+        )
+
+    def _fused_training_step(self, chunk: BatchChunk) -> None:
+        if self.automatic_optimization:
+            raise RuntimeError(
+                "A BatchChunk holds many optimizer steps: set `task.automatic_optimization = "
+                "False` to train on chunked loaders."
+            )
+        self._stage = "train"
+        optimizer = self.optimizers()
+        raw = optimizer.optimizer
+        lean = getattr(self, "_lean", False)
+        step_schedulers = [c for c in self.trainer.lr_scheduler_configs if c.interval == "step"]
+        totals = _LogTotals()
+        for batch_idx, batch in enumerate(chunk):
+            output = self.step(batch, batch_idx)
+            loss = output["loss"]
+            if lean:
+                raw.zero_grad(set_to_none=True)
+                loss.backward()
+                raw.step()
+            else:
+                optimizer.zero_grad()
+                self.manual_backward(loss)
+                optimizer.step()
+            for config in step_schedulers:
+                config.scheduler.step()
+            totals.add(output["logs"], batch_size_of(batch))
+        self._log_totals("train", totals)
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval == "epoch":
+                self._step_epoch_scheduler(config)
+
+    def _step_epoch_scheduler(self, config: Any) -> None:
+        if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            value = self.trainer.callback_metrics.get(config.monitor or "val_loss")
+            if value is not None:
+                config.scheduler.step(value)
+        else:
+            config.scheduler.step()
+
+    def _fused_eval_step(self, stage: str, chunk: BatchChunk) -> None:
+        self._stage = stage
+        totals = _LogTotals()
+        for batch_idx, batch in enumerate(chunk):
+            totals.add(self.step(batch, batch_idx)["logs"], batch_size_of(batch))
+        self._log_totals(stage, totals)
+
+    def _log_totals(self, stage: str, totals: _LogTotals) -> None:
+        means = totals.means()
+        self.epoch_metrics.update({f"{stage}_{name}": value for name, value in means.items()})
+        if self.log_epoch_metrics:
+            self._log_stage(stage, means, totals.count)
+
+
+class _LogTotals:
+    """Sample-weighted running sums of a chunk's logged values, averaged once per epoch.
+
+    The sums are updated in place: keeping one small tensor per batch alive would
+    scatter them through the heap and fragment it on long epochs.
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, logs: dict[str, Any], batch_size: int | None) -> None:
+        n = batch_size or 1
+        self.count += n
+        for name, value in logs.items():
+            if isinstance(value, torch.Tensor):
+                if name in self.sums:
+                    self.sums[name].add_(value.detach(), alpha=n)
+                else:
+                    self.sums[name] = value.detach() * n
+
+    def means(self) -> dict[str, torch.Tensor]:
+        return {name: total / max(self.count, 1) for name, total in self.sums.items()}
+
+
+def batch_size_of(batch: Any) -> int | None:
+    """Rows in a batch (its first tensor), or None when it cannot tell."""
+    first = batch[0] if isinstance(batch, (list, tuple)) and batch else batch
+    return len(first) if isinstance(first, torch.Tensor) and first.ndim else None
