@@ -145,6 +145,7 @@ def plot(rows: list[dict[str, Any]], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     timed = [
         r for r in rows if r.get("time_s") and not r["workload"].startswith(("import", "memory"))
@@ -157,8 +158,11 @@ def plot(rows: list[dict[str, Any]], out: Path) -> None:
         block = [r for r in timed if r["workload"] == workload]
         names = [r["tool"] for r in block]
         colors = ["tab:orange" if n == FLASH else "tab:blue" for n in names]
-        ax_time.barh(names, [r["time_s"] for r in block], color=colors)
+        times = [r["time_s"] for r in block]
+        ax_time.barh(names, times, color=colors)
         ax_time.set_xscale("log")
+        ax_time.set_xlim(left=min(times) / 10)  # bars start a decade below the fastest
+        ax_time.xaxis.set_minor_formatter(NullFormatter())
         ax_time.set_xlabel("time (s, log)")
         ax_time.set_title(workload[:70], fontsize=8, loc="left")
         quality = [r.get("quality") or 0.0 for r in block]
