@@ -61,7 +61,8 @@ class RegressionTask(Task):
     Examples
     --------
     >>> from skflash.tasks import RegressionTask
-    >>> task = RegressionTask(num_inputs=10, backbone="mlp", backbone_kwargs={"hidden_sizes": (8,)})
+    >>> mlp = {"hidden_sizes": (8,), "activation": "relu"}
+    >>> task = RegressionTask(num_inputs=10, backbone="mlp", backbone_kwargs=mlp)
     >>> task.backbone
     Sequential(
       (0): Linear(in_features=10, out_features=8, bias=True)
