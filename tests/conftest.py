@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# Lets scikit-learn run its array-API check too (with NumPy inputs, for estimators that
+# do not declare array-API support); it must be set before scipy is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import tempfile
 
 import pytest

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 from pytorch_lightning.callbacks import Callback
+from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
@@ -161,30 +162,42 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
             )
         return self._fit(X, y, sample_weight, incremental=True, max_epochs=1, classes=classes)
 
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The network's logits: shape (n_samples,) for binary targets (positive class),
+        else (n_samples, n_classes) or (n_samples, n_labels)."""
+        logits = self._forward(X)
+        return logits.reshape(-1) if self._n_logits() == 1 else logits
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes); rows sum to one.
 
         For multi-label targets: one probability per label, shape (n_samples, n_labels).
         """
-        probs = self._forward(X)
+        logits = self.decision_function(X)
         if self._multi_label:
-            return probs
-        if len(self.classes_) == 2:
-            p = probs.reshape(-1)
+            return expit(logits)
+        if logits.ndim == 1:
+            p = expit(logits)
             return np.column_stack([1 - p, p])
-        return probs
+        return softmax(logits, axis=1)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Logarithm of :meth:`predict_proba`."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        """Logarithm of :meth:`predict_proba`, computed stably from the logits."""
+        logits = self.decision_function(X)
+        if self._multi_label:
+            return log_expit(logits)
+        if logits.ndim == 1:
+            return np.column_stack([log_expit(-logits), log_expit(logits)])
+        return log_softmax(logits, axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """The original labels (for multi-label targets, a 0/1 indicator matrix)."""
-        probs = self.predict_proba(X)
+        logits = self.decision_function(X)
         if self._multi_label:
-            return (probs > 0.5).astype(np.int64)
-        return self.classes_[np.argmax(probs, axis=1)]
+            return (logits > 0).astype(np.int64)
+        if logits.ndim == 1:
+            return self.classes_[(logits > 0).astype(np.int64)]
+        return self.classes_[np.argmax(logits, axis=1)]
 
     # ------------------------------------------------------------------ subclass hooks
     def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
@@ -268,7 +281,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
             backbone_kwargs=backbone_kwargs,
             backbone_width=width,
             loss_fn=None if self.loss == "auto" else self.loss,
-            output="probabilities",
+            output="logits",
             optimizer=self.optimizer,
             optimizer_kwargs=self._optimizer_kwargs(),
             learning_rate=self.learning_rate,
