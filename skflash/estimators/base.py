@@ -228,7 +228,8 @@ class BaseFlashEstimator(BaseEstimator):
                 optimizer_class(self.optimizer), routing.routed(self, "optimizer__"), "optimizer__"
             )
 
-    def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
+    def _validate_X(self, X: Any) -> Any:
+        """Tensors to arrays; a clear error for string columns before sklearn's validation."""
         if torch.is_tensor(X):
             X = X.detach().cpu().numpy()
         if isinstance(X, pd.DataFrame):
@@ -249,7 +250,7 @@ class BaseFlashEstimator(BaseEstimator):
     def _validate_fit_data(
         self, X: Any, y: Any, sample_weight: Any, reset: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        X = self._validate_X(X, reset)
+        X = self._validate_X(X)
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
         try:
@@ -468,7 +469,7 @@ class BaseFlashEstimator(BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         """Model outputs for ``X``, in batches, after the Postprocess."""
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self._validate_X(X)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         outputs: np.ndarray | None = None
         start = 0
