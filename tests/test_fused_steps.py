@@ -98,3 +98,15 @@ def test_global_step_counts_optimizer_steps_when_observed(data):
 
     FlashRegressor(callbacks=[Observer()], **FAST).fit(X, y)
     assert seen["global_step"] == 4 * 4  # 4 epochs of 4 batches
+
+
+def test_a_logger_receives_epoch_values(data, tmp_path):
+    from pytorch_lightning.loggers import CSVLogger
+
+    X, y = data
+    logger = CSVLogger(tmp_path, name="run")
+    FlashRegressor(trainer__logger=logger, early_stopping=True, **FAST).fit(X, y)
+    text = (tmp_path / "run" / "version_0" / "metrics.csv").read_text()
+    header, *rows = text.strip().splitlines()
+    assert "train_loss" in header and "val_loss" in header
+    assert len(rows) >= 4
