@@ -298,7 +298,7 @@ def memory(quick: bool) -> list[Row]:
 
 def import_time(quick: bool) -> list[Row]:
     """Median wall time of a fresh interpreter importing skflash vs pytorch_lightning."""
-    repeats = 3 if quick else 7
+    repeats = 1 if quick else 7
     code = "import time, sys; s = time.perf_counter(); import {m}; print(time.perf_counter() - s)"
 
     def run(module: str) -> float:
