@@ -6,7 +6,9 @@ extractor and the width of its output; a task adds its head on top.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -68,3 +70,25 @@ def mlp(
             layers.append(nn.Dropout(float(dropout)))
         width = int(size)
     return nn.Sequential(*layers), width
+
+
+def tabular_network(
+    num_inputs: int,
+    num_outputs: int,
+    backbone: str | nn.Module,
+    backbone_kwargs: dict[str, Any] | None = None,
+    backbone_width: int | None = None,
+) -> nn.Module:
+    """``head(backbone(x))`` with a linear head, or a given module as the whole network.
+
+    ``backbone`` is a key of :data:`TABULAR_BACKBONES` (built with ``backbone_kwargs``),
+    or a module: the whole network, unless ``backbone_width`` says its output width, in
+    which case it gets the head too.
+    """
+    if isinstance(backbone, nn.Module) and backbone_width is None:
+        return backbone
+    if isinstance(backbone, nn.Module):
+        features, width = backbone, int(backbone_width)
+    else:
+        features, width = TABULAR_BACKBONES.get(backbone)(num_inputs, **(backbone_kwargs or {}))
+    return nn.Sequential(OrderedDict(backbone=features, head=nn.Linear(width, int(num_outputs))))

@@ -73,18 +73,16 @@ class AutoDataset(Dataset):
         dataset._prepare()
         return dataset
 
-    def split(
-        self, lengths_or_fraction: float, seed: int | None
-    ) -> tuple[AutoDataset, AutoDataset]:
+    def split(self, fraction: float, seed: int | None) -> tuple[AutoDataset, AutoDataset]:
         """Split into (train, val) datasets, the second holding ``fraction`` of the samples.
 
         The same ``seed`` gives the same split; the val part runs the val-stage hooks.
         """
         n = len(self)
-        n_val = round(n * lengths_or_fraction)
+        n_val = round(n * fraction)
         if n_val < 1 or n_val >= n:
             raise ValueError(
-                f"val_split={lengths_or_fraction} leaves {n_val} of {n} samples for validation; "
+                f"val_split={fraction} leaves {n_val} of {n} samples for validation; "
                 "there must be at least one sample on each side."
             )
         generator = torch.Generator()

@@ -7,17 +7,15 @@ The loss always sees logits; metrics and predictions see probabilities.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skflash.core.backbones import TABULAR_BACKBONES
-from skflash.core.model import Task
-from skflash.data.numpy_data import NumpyPreprocess
+from skflash.core.backbones import tabular_network
 from skflash.data.process import Postprocess
+from skflash.tasks.tabular import TabularTask
 
 OUTPUTS = ("labels", "probabilities", "logits")
 
@@ -64,7 +62,7 @@ class ClassificationPostprocess(Postprocess):
         return probs.argmax(dim=-1)
 
 
-class ClassificationTask(Task):
+class ClassificationTask(TabularTask):
     """Classification on feature vectors: ``head(backbone(x))`` gives logits.
 
     Parameters
@@ -90,8 +88,6 @@ class ClassificationTask(Task):
     Linear(in_features=4, out_features=3, bias=True)
     """
 
-    preprocess_cls = NumpyPreprocess
-
     def __init__(
         self,
         num_inputs: int,
@@ -108,18 +104,7 @@ class ClassificationTask(Task):
             raise ValueError(f"A classifier needs at least 2 classes, got {num_classes}.")
         binary = not multi_label and int(num_classes) == 2
         num_outputs = 1 if binary else int(num_classes)
-        if isinstance(backbone, nn.Module) and backbone_width is None:
-            model = backbone
-        else:
-            if isinstance(backbone, nn.Module):
-                features, width = backbone, int(backbone_width)
-            else:
-                features, width = TABULAR_BACKBONES.get(backbone)(
-                    num_inputs, **(backbone_kwargs or {})
-                )
-            model = nn.Sequential(
-                OrderedDict(backbone=features, head=nn.Linear(width, num_outputs))
-            )
+        model = tabular_network(num_inputs, num_outputs, backbone, backbone_kwargs, backbone_width)
         if loss_fn is None:
             one_hot = binary or multi_label
             loss_fn = F.binary_cross_entropy_with_logits if one_hot else F.cross_entropy
@@ -129,11 +114,6 @@ class ClassificationTask(Task):
         super().__init__(model=model, loss_fn=loss_fn, postprocess=postprocess, **task_kwargs)
         self.multi_label = bool(multi_label)
         self.binary = binary
-
-    @property
-    def backbone(self) -> nn.Module:
-        """The feature extractor that finetuning strategies freeze."""
-        return getattr(self.model, "backbone", self.model)
 
     def to_metrics_format(self, y_hat: torch.Tensor) -> torch.Tensor:
         """Metrics see probabilities, never logits."""

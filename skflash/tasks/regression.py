@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import torch.nn.functional as F
 from torch import nn
 
-from skflash.core.backbones import TABULAR_BACKBONES
-from skflash.core.model import Task
-from skflash.data.numpy_data import NumpyPostprocess, NumpyPreprocess
+from skflash.core.backbones import tabular_network
+from skflash.data.numpy_data import NumpyPostprocess
+from skflash.tasks.tabular import TabularTask
 
 #: Loss names accepted wherever a regression loss is chosen by name.
 REGRESSION_LOSSES: dict[str, Callable] = {
@@ -36,7 +35,7 @@ def regression_loss(loss: str | Callable) -> Callable:
     return loss
 
 
-class RegressionTask(Task):
+class RegressionTask(TabularTask):
     """Regression on feature vectors: ``head(backbone(x))``.
 
     Parameters
@@ -70,7 +69,6 @@ class RegressionTask(Task):
     )
     """
 
-    preprocess_cls = NumpyPreprocess
     postprocess_cls = NumpyPostprocess
 
     def __init__(
@@ -83,20 +81,5 @@ class RegressionTask(Task):
         loss_fn: str | Callable = "mse",
         **task_kwargs: Any,
     ) -> None:
-        if isinstance(backbone, nn.Module) and backbone_width is None:
-            model = backbone  # the whole network
-        else:
-            if isinstance(backbone, nn.Module):
-                features, width = backbone, int(backbone_width)
-            else:
-                factory = TABULAR_BACKBONES.get(backbone)
-                features, width = factory(num_inputs, **(backbone_kwargs or {}))
-            model = nn.Sequential(
-                OrderedDict(backbone=features, head=nn.Linear(width, int(num_outputs)))
-            )
+        model = tabular_network(num_inputs, num_outputs, backbone, backbone_kwargs, backbone_width)
         super().__init__(model=model, loss_fn=regression_loss(loss_fn), **task_kwargs)
-
-    @property
-    def backbone(self) -> nn.Module:
-        """The feature extractor that finetuning strategies freeze."""
-        return getattr(self.model, "backbone", self.model)
