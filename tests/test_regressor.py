@@ -136,11 +136,11 @@ def test_set_params_routes(data):
         ({"lr": 0.1}, TypeError, "Did you mean 'learning_rate'"),
         ({"trainer__max_epochs": 3}, ValueError, "own parameter 'max_epochs'"),
         ({"optimizer": "adma"}, ValueError, "Unknown optimizer 'adma'"),
-        ({"loss": "mse2"}, ValueError, "Unknown loss 'mse2'"),
+        ({"loss": "mse2"}, ValueError, "'loss' parameter of FlashRegressor must be one of 'mse'"),
         ({"backbone": "resnet"}, KeyError, "Available keys"),
-        ({"learning_rate": -1}, ValueError, "learning_rate must be a positive number"),
-        ({"validation_fraction": 1.5}, ValueError, r"validation_fraction must be in \(0, 1\)"),
-        ({"max_epochs": 0}, ValueError, "max_epochs must be a positive integer"),
+        ({"learning_rate": -1}, ValueError, r"'learning_rate' .* must be a number in \(0.0, inf\]"),
+        ({"validation_fraction": 1.5}, ValueError, r"'validation_fraction' .* \(0.0, 1.0\)"),
+        ({"max_epochs": 0}, ValueError, "'max_epochs' .* must be an integer >= 1; got 0"),
     ],
 )
 def test_bad_parameters_get_clear_errors(data, kwargs, error, message):

@@ -81,7 +81,10 @@ class FusedSteps:
         lean = getattr(self, "_lean", False)
         step_schedulers = [c for c in self.trainer.lr_scheduler_configs if c.interval == "step"]
         totals = _LogTotals()
+        convert = _input_conversion(self.trainer)
         for batch_idx, batch in enumerate(chunk):
+            if convert is not None:
+                batch = convert(batch)
             output = self.step(batch, batch_idx)
             loss = output["loss"]
             if lean:
@@ -111,7 +114,10 @@ class FusedSteps:
     def _fused_eval_step(self, stage: str, chunk: BatchChunk) -> None:
         self._stage = stage
         totals = _LogTotals()
+        convert = _input_conversion(self.trainer)
         for batch_idx, batch in enumerate(chunk):
+            if convert is not None:
+                batch = convert(batch)
             totals.add(self.step(batch, batch_idx)["logs"], batch_size_of(batch))
         self._log_totals(stage, totals)
 
@@ -145,6 +151,19 @@ class _LogTotals:
 
     def means(self) -> dict[str, torch.Tensor]:
         return {name: total / max(self.count, 1) for name, total in self.sums.items()}
+
+
+def _input_conversion(trainer: pl.Trainer) -> Any:
+    """The precision plugin's cast of input batches, or None when it changes nothing.
+
+    Lightning's loop casts the batch it hands to a step (e.g. to float64 under
+    ``"64-true"``, to bfloat16 under ``"bf16-true"``); the mini-batches inside a chunk
+    never pass through that loop, so the fused steps cast each one the same way.
+    """
+    plugin = trainer.precision_plugin
+    if type(plugin).convert_input is Precision.convert_input:
+        return None
+    return plugin.convert_input
 
 
 def batch_size_of(batch: Any) -> int | None:

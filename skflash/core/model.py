@@ -18,6 +18,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
+from lightning_utilities.core.apply_func import apply_to_collection
+from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import nn
 from torch.optim import Optimizer
 
@@ -117,6 +119,10 @@ class Task(FusedSteps, pl.LightningModule):
     preprocess_cls: type[Preprocess] | None = None
     #: The Postprocess a subclass builds when none is given.
     postprocess_cls: type[Postprocess] | None = None
+    #: An optimizer ``state_dict`` to continue from: :meth:`configure_optimizers` loads it
+    #: into the new optimizer (moments and step counts carry over; the learning rate is
+    #: the Task's own). None starts the optimizer afresh, as Lightning does.
+    resume_optimizer_state: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -305,7 +311,13 @@ class Task(FusedSteps, pl.LightningModule):
         else:
             cls = optimizer_class(self.optimizer)
             kwargs = {"lr": self.learning_rate, **self.optimizer_kwargs}
-            optimizer = fused_if_possible(cls, list(self._trainable_parameters()), kwargs)
+            params = list(self._trainable_parameters())
+            if self._may_fuse_optimizer():
+                optimizer = fused_if_possible(cls, params, kwargs)
+            else:
+                optimizer = cls(params, **kwargs)
+        if self.resume_optimizer_state is not None:
+            _resume(optimizer, self.resume_optimizer_state)
         if self.scheduler is None:
             return optimizer
         if isinstance(self.scheduler, dict):
@@ -318,6 +330,16 @@ class Task(FusedSteps, pl.LightningModule):
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = "val_loss"
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def _may_fuse_optimizer(self) -> bool:
+        """Fused kernels are a hidden speed-up: never where they change what works.
+
+        Under mixed precision Lightning refuses gradient clipping for optimizers that
+        unscale gradients themselves, which fused ones do.
+        """
+        trainer = self._trainer
+        plugin = getattr(trainer, "precision_plugin", None)
+        return not isinstance(plugin, MixedPrecision)
 
     # ------------------------------------------------------------------ predict
     def predict_batches(self, x: Any, batch_size: int = 1024) -> Iterator[Any]:
@@ -342,6 +364,7 @@ class Task(FusedSteps, pl.LightningModule):
             with torch.no_grad():
                 for batch in loader:
                     batch = move_data_to_device(batch, self.device)
+                    batch = _floats_as(batch, self.dtype)
                     if device_transform is not None:
                         batch = device_transform(batch)
                     yield pipeline.postprocess_batch(self(batch))
@@ -380,6 +403,10 @@ class Task(FusedSteps, pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        weights = checkpoint.get("state_dict", {}).values()
+        dtype = next((w.dtype for w in weights if torch.is_floating_point(w)), None)
+        if dtype is not None and dtype != self.dtype:
+            self.to(dtype)  # a float64 (or half) model loads as it was trained
         saved = checkpoint.get("skflash")
         if not saved:
             return
@@ -396,6 +423,33 @@ class Task(FusedSteps, pl.LightningModule):
                     current = cls()
         current.load_state_dict(saved["state"])
         return current
+
+
+def _resume(optimizer: Optimizer, state: dict[str, Any]) -> None:
+    """Load the per-parameter state (moments, step counts) of ``state`` into ``optimizer``.
+
+    The hyperparameters (learning rate, weight decay...) stay the new optimizer's own. A
+    copy is loaded: loading shares the tensors, and the saved state must survive a
+    continued fit that fails.
+    """
+    state = copy.deepcopy(state)
+    saved_groups = state["param_groups"]
+    if len(saved_groups) != len(optimizer.param_groups):
+        raise ValueError("The saved optimizer state has a different number of parameter groups.")
+    state["param_groups"] = [
+        {**{k: v for k, v in group.items() if k != "params"}, "params": saved["params"]}
+        for group, saved in zip(optimizer.param_groups, saved_groups, strict=True)
+    ]
+    optimizer.load_state_dict(state)
+
+
+def _floats_as(batch: Any, dtype: torch.dtype) -> Any:
+    """Floating tensors of ``batch`` in the model's floating dtype."""
+    if not dtype.is_floating_point:
+        return batch
+    return apply_to_collection(
+        batch, torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t
+    )
 
 
 @functools.lru_cache(maxsize=64)

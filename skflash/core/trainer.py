@@ -1,7 +1,17 @@
-"""Trainer: a Lightning Trainer that can also finetune a model's backbone."""
+"""Trainer: a Lightning Trainer that can also finetune a model's backbone.
+
+It differs from Lightning's in one more way: a ``KeyboardInterrupt`` (Ctrl+C, or a
+callback that raises it) reaches the caller as a ``KeyboardInterrupt`` once Lightning
+has shut the run down, instead of ending the process with ``SystemExit``. Inside a
+library call, a notebook or a search, the caller decides what an interrupt means.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytorch_lightning as pl
@@ -10,11 +20,52 @@ from pytorch_lightning.callbacks import BaseFinetuning
 from skflash.core.finetuning import _backbone, finetuning_callback
 
 
+@contextlib.contextmanager
+def interrupts_reraised() -> Iterator[None]:
+    """Turn Lightning's exit on a KeyboardInterrupt back into the KeyboardInterrupt.
+
+    Lightning answers an interrupt with a graceful shutdown, ignores SIGINT from then on,
+    and calls ``sys.exit(1)``; in a thread other than the main one, ignoring SIGINT fails
+    with a ValueError instead. Either way the original KeyboardInterrupt is the context
+    of what escapes: it is raised again, and the caller's SIGINT handler is restored.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    except (SystemExit, ValueError) as error:
+        interrupt = error.__context__
+        if isinstance(interrupt, KeyboardInterrupt):
+            raise interrupt.with_traceback(interrupt.__traceback__) from None
+        raise
+    finally:
+        if main and handler is not None and signal.getsignal(signal.SIGINT) is not handler:
+            signal.signal(signal.SIGINT, handler)
+
+
 class Trainer(pl.Trainer):
     """A ``pytorch_lightning.Trainer`` with :meth:`finetune`.
 
-    Every argument is Lightning's own; see ``pytorch_lightning.Trainer``.
+    Every argument is Lightning's own; see ``pytorch_lightning.Trainer``. ``fit``,
+    ``validate``, ``test`` and ``predict`` raise ``KeyboardInterrupt`` when interrupted,
+    after Lightning's graceful shutdown, rather than exiting the process.
     """
+
+    def fit(self, *args: Any, **kwargs: Any) -> None:
+        with interrupts_reraised():
+            super().fit(*args, **kwargs)
+
+    def validate(self, *args: Any, **kwargs: Any) -> Any:
+        with interrupts_reraised():
+            return super().validate(*args, **kwargs)
+
+    def test(self, *args: Any, **kwargs: Any) -> Any:
+        with interrupts_reraised():
+            return super().test(*args, **kwargs)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        with interrupts_reraised():
+            return super().predict(*args, **kwargs)
 
     def finetune(
         self,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import inspect
-import numbers
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from lightning_utilities.core.apply_func import apply_to_collection
+from pytorch_lightning.accelerators import Accelerator
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
@@ -30,6 +31,18 @@ from skflash.core.trainer import Trainer
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
 from skflash.estimators import routing
 from skflash.estimators.callbacks import BestWeights, EpochPrinter, History
+from skflash.estimators.parameters import (
+    Boolean,
+    Constraint,
+    InstanceOf,
+    Integer,
+    InvalidParameterError,
+    ListOf,
+    Options,
+    Real,
+    SubclassOf,
+    check_parameters,
+)
 from skflash.estimators.quiet import quiet_lightning
 
 #: Rows per forward pass at predict time: large inputs stream through in batches.
@@ -100,15 +113,110 @@ def with_shared_parameters(loss_doc: str):
     return decorate
 
 
+#: Every value ``Trainer(precision=...)`` accepts, plus None (train in the input's dtype).
+PRECISIONS = (
+    None,
+    64,
+    32,
+    16,
+    "64",
+    "32",
+    "16",
+    "bf16",
+    "64-true",
+    "32-true",
+    "16-true",
+    "bf16-true",
+    "16-mixed",
+    "bf16-mixed",
+    "transformer-engine",
+    "transformer-engine-float16",
+)
+
+#: What each shared parameter accepts (any one constraint), checked at every fit.
+SHARED_CONSTRAINTS: dict[str, tuple[Constraint, ...]] = {
+    "backbone": (
+        InstanceOf((str,), "a backbone name such as 'mlp'"),
+        SubclassOf(nn.Module, "an nn.Module class"),
+        InstanceOf((nn.Module,), "an nn.Module instance"),
+    ),
+    "optimizer": (
+        InstanceOf((str,), "an optimizer name such as 'adamw'"),
+        SubclassOf(torch.optim.Optimizer, "a torch.optim.Optimizer class"),
+    ),
+    "learning_rate": (Real(0.0, open_low=True),),
+    "weight_decay": (Real(0.0),),
+    "lr_schedule": (Options(("cosine", None)),),
+    "batch_size": (Integer(1), Options(("auto",))),
+    "max_epochs": (Integer(1),),
+    "early_stopping": (Boolean(),),
+    "validation_fraction": (Real(0.0, 1.0, open_low=True, open_high=True),),
+    "patience": (Integer(1),),
+    "standardize_inputs": (Boolean(),),
+    "random_state": (
+        Options((None,)),
+        Integer(0),
+        InstanceOf((np.random.RandomState,), "a numpy RandomState"),
+    ),
+    "accelerator": (
+        InstanceOf((str,), "an accelerator name such as 'cpu' or 'gpu'"),
+        InstanceOf((Accelerator,), "a Lightning Accelerator"),
+    ),
+    "devices": (
+        Integer(-1),
+        InstanceOf((str,), "a string such as 'auto' or '0,1'"),
+        ListOf(int, "a list of device indices"),
+    ),
+    "precision": (Options(PRECISIONS),),
+    "callbacks": (Options((None,)), ListOf(Callback, "a list of Lightning callbacks")),
+    "verbose": (Options((0, 1, 2, False, True)),),
+    "warm_start": (Boolean(),),
+}
+
+#: What to do when a value is refused, beyond what the constraints say.
+HINTS = {
+    "optimizer": (
+        "Pass the optimizer's class or name and its arguments as optimizer__<arg> (e.g. "
+        "optimizer=torch.optim.SGD, optimizer__momentum=0.9): an optimizer instance is bound "
+        "to the parameters of another network, so nothing would train."
+    ),
+    "random_state": "Use an integer to make fits reproducible.",
+}
+
+
 def _is_string_column(values: Any) -> bool:
     return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+
+
+def _to_cpu(value: Any) -> Any:
+    """``value`` with every tensor inside moved to the CPU (for pickling)."""
+    return apply_to_collection(value, torch.Tensor, lambda t: t.detach().cpu())
+
+
+class _TaskSnapshot:
+    """What a continued fit changes on a fitted Task, kept to undo a fit that fails."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.attributes = dict(vars(task))
+        self.preprocess = task.preprocess
+        self.preprocess_attributes = dict(vars(task.preprocess))
+        self.weights = {k: v.detach().clone() for k, v in task.state_dict().items()}
+
+    def restore(self) -> None:
+        vars(self.task).clear()
+        vars(self.task).update(self.attributes)
+        vars(self.preprocess).clear()
+        vars(self.preprocess).update(self.preprocess_attributes)
+        with torch.no_grad():
+            self.task.load_state_dict(self.weights)
 
 
 class BaseFlashEstimator(BaseEstimator):
     """Shared machinery of the skflash estimators; not meant to be used directly."""
 
-    # Subclasses set: the loss names they accept and the default loss.
-    _default_loss: str = "mse"
+    #: Parameters of one estimator only, and what they accept; subclasses extend it.
+    _own_constraints: dict[str, tuple[Constraint, ...]] = {}
 
     def __init__(
         self,
@@ -153,32 +261,37 @@ class BaseFlashEstimator(BaseEstimator):
         self.callbacks = callbacks
         self.verbose = verbose
         self.warm_start = warm_start
+        self._unknown_params: dict[str, Any] = {}
         self._store_routed(routed)
 
     def _store_routed(self, kwargs: dict[str, Any]) -> None:
-        # Stored as given: like every parameter, the names are checked in fit.
-        self._extra_kwargs = sorted(k for k in kwargs if not routing.is_routed(k))
+        """Routed names become attributes; any other name is kept aside for fit to refuse.
+
+        A misspelled keyword (``max_epoch=5``) is kept with its value and reported by
+        ``get_params``, so it survives ``clone`` and every search or cross-validation
+        fails loudly at ``fit``, naming the closest parameter. (Refusing it here would
+        break scikit-learn's rule that constructors and ``set_params`` never raise.)
+        """
         for key, value in kwargs.items():
             if routing.is_routed(key):
                 setattr(self, key, value)
+            else:
+                self._unknown_params[key] = value
 
     # ------------------------------------------------------------------ parameters
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         params = super().get_params(deep=deep)
         params.update(routing.routed_params(self))
+        params.update(getattr(self, "_unknown_params", {}))
         return params
 
     def set_params(self, **params: Any) -> BaseFlashEstimator:
-        routed = {k: v for k, v in params.items() if routing.is_routed(k)}
-        for key, value in routed.items():
-            setattr(self, key, value)
         valid = super().get_params(deep=True)
-        unknown = {
-            k: v for k, v in params.items() if k not in routed and k.split("__")[0] not in valid
+        extra = {
+            k: v for k, v in params.items() if routing.is_routed(k) or k.split("__")[0] not in valid
         }
-        if unknown:  # kept, like the constructor keeps them, and rejected by fit
-            self._extra_kwargs = sorted({*getattr(self, "_extra_kwargs", ()), *unknown})
-        rest = {k: v for k, v in params.items() if k not in routed and k not in unknown}
+        self._store_routed(extra)
+        rest = {k: v for k, v in params.items() if k not in extra}
         if rest:
             super().set_params(**rest)
         return self
@@ -187,35 +300,17 @@ class BaseFlashEstimator(BaseEstimator):
         return hasattr(self, "task_")
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
-        routing.check_routed_names(self, getattr(self, "_extra_kwargs", ()))
-
-        def positive_int(name: str, allow: tuple = ()) -> None:
-            value = getattr(self, name)
-            if value in allow:
-                return
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-        positive_int("max_epochs")
-        positive_int("batch_size", allow=("auto",))
-        positive_int("patience")
-        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
-            raise ValueError(
-                f"learning_rate must be a positive number, got {self.learning_rate!r}."
+    def _check_params(self) -> dict[str, Any]:
+        """Check every parameter; return them normalised (numpy scalars as Python numbers)."""
+        routing.check_routed_names(self, kwargs=getattr(self, "_unknown_params", {}))
+        params = check_parameters(self, {**SHARED_CONSTRAINTS, **self._own_constraints}, HINTS)
+        if isinstance(params["optimizer"], str):
+            optimizer_class(params["optimizer"])  # an unknown name, with the closest one
+        if str(params["precision"]).startswith("transformer-engine"):
+            raise InvalidParameterError(
+                f"precision={params['precision']!r} needs an NVIDIA GPU with the "
+                "transformer_engine package; use '16-mixed' or 'bf16-mixed' instead."
             )
-        if not (
-            isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1
-        ):
-            raise ValueError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}."
-            )
-        if not (isinstance(self.weight_decay, numbers.Real) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}.")
-        if self.verbose not in (0, 1, 2, False, True):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose!r}.")
-        if self.callbacks is not None and not all(isinstance(c, Callback) for c in self.callbacks):
-            raise TypeError("callbacks must be a list of Lightning Callback instances.")
         trainer_kwargs = routing.routed(self, "trainer__")
         for key in trainer_kwargs:
             if key in _OWN_TRAINER_ARGS:
@@ -223,10 +318,12 @@ class BaseFlashEstimator(BaseEstimator):
                     f"Set {key} with the estimator's own parameter {key!r}, not trainer__{key}."
                 )
         routing.check_kwargs(Trainer.__init__, trainer_kwargs, "trainer__", own=_OWN_TRAINER_ARGS)
-        if not isinstance(self.optimizer, torch.optim.Optimizer):
-            routing.check_kwargs(
-                optimizer_class(self.optimizer), routing.routed(self, "optimizer__"), "optimizer__"
-            )
+        routing.check_kwargs(
+            optimizer_class(params["optimizer"]),
+            routing.routed(self, "optimizer__"),
+            "optimizer__",
+        )
+        return params
 
     def _validate_X(self, X: Any) -> Any:
         """Tensors to arrays; a clear error for string columns before sklearn's validation."""
@@ -266,8 +363,9 @@ class BaseFlashEstimator(BaseEstimator):
         except ValueError as error:
             if "could not convert string to float" in str(error):
                 raise ValueError(
-                    f"{error}. {type(self).__name__} needs numeric features: encode string "
-                    "columns first, e.g. with a ColumnTransformer and a OneHotEncoder."
+                    f"{error}. {type(self).__name__} needs numeric features and a numeric "
+                    "target: encode string columns first, e.g. with a ColumnTransformer and a "
+                    "OneHotEncoder."
                 ) from error
             raise
         if sample_weight is not None:
@@ -279,22 +377,29 @@ class BaseFlashEstimator(BaseEstimator):
         return X, y, sample_weight
 
     # ------------------------------------------------------------------ building blocks
-    def _training_dtype(self, X: np.ndarray) -> torch.dtype:
-        """Train in the input's float dtype (like scikit-learn's MLP), unless a Lightning
-        precision is asked for, which then works on float32 tensors."""
-        if self.precision is not None:
-            return torch.float32
-        return torch.float64 if X.dtype == np.float64 else torch.float32
+    @staticmethod
+    def _training_dtype(X: np.ndarray, precision: Any) -> torch.dtype:
+        """The dtype of the tensors the model is fed.
 
-    def _backbone_module(self, n_inputs: int, n_outputs: int) -> tuple[Any, dict, int | None]:
+        Without a precision, the input's float dtype (as scikit-learn's MLP trains). With
+        one, float64 for the 64-bit precisions and float32 otherwise; Lightning's
+        precision plugin then casts the module and each batch (to float16 or bfloat16
+        for the ``-true`` precisions) or runs the steps under autocast (``-mixed``).
+        """
+        if precision is None:
+            return torch.float64 if X.dtype == np.float64 else torch.float32
+        return torch.float64 if str(precision).startswith("64") else torch.float32
+
+    def _backbone_module(
+        self, backbone: Any, n_inputs: int, n_outputs: int
+    ) -> tuple[Any, dict, int | None]:
         """The backbone argument for the Task, its kwargs, and a width when a head is wanted."""
         kwargs = routing.routed(self, "backbone__")
-        backbone = self.backbone
         if isinstance(backbone, str):
             factory = TABULAR_BACKBONES.get(backbone)
             routing.check_kwargs(factory, {"num_features": n_inputs, **kwargs}, "backbone__")
             return backbone, kwargs, None
-        if inspect.isclass(backbone) and issubclass(backbone, nn.Module):
+        if inspect.isclass(backbone):
             routing.check_kwargs(backbone, kwargs, "backbone__")
             try:
                 return backbone(n_inputs, n_outputs, **kwargs), {}, None
@@ -304,52 +409,54 @@ class BaseFlashEstimator(BaseEstimator):
                     f"failed: {error}. A backbone class is called with the number of input "
                     "features and of outputs, plus the backbone__ parameters."
                 ) from error
-        if isinstance(backbone, nn.Module):
-            return copy.deepcopy(backbone), {}, None
-        raise TypeError(
-            "backbone must be a registry key such as 'mlp' or 'linear', an nn.Module class "
-            f"or an nn.Module instance; got {backbone!r}."
-        )
+        return copy.deepcopy(backbone), {}, None
 
-    def _schedule_kwargs(self) -> dict[str, Any]:
+    @staticmethod
+    def _schedule_kwargs(params: dict[str, Any], max_epochs: int) -> dict[str, Any]:
         """Task arguments for the learning-rate schedule over this fit's epochs."""
-        if self.lr_schedule is None:
+        if params["lr_schedule"] is None:
             return {}
-        if self.lr_schedule != "cosine":
-            raise ValueError(f"lr_schedule must be 'cosine' or None, got {self.lr_schedule!r}.")
-        return {
-            "scheduler": "cosineannealinglr",
-            "scheduler_kwargs": {"T_max": int(self.max_epochs)},
-        }
+        return {"scheduler": "cosineannealinglr", "scheduler_kwargs": {"T_max": max_epochs}}
 
-    def _optimizer_kwargs(self) -> dict[str, Any]:
+    def _optimizer_kwargs(self, params: dict[str, Any]) -> dict[str, Any]:
         kwargs = routing.routed(self, "optimizer__")
-        if self.weight_decay and "weight_decay" not in kwargs:
-            kwargs["weight_decay"] = self.weight_decay
+        if params["weight_decay"] and "weight_decay" not in kwargs:
+            kwargs["weight_decay"] = params["weight_decay"]
         return kwargs
 
-    def _batch_size(self, n_samples: int) -> int:
-        return min(200, n_samples) if self.batch_size == "auto" else int(self.batch_size)
+    def _task_kwargs(self, params: dict[str, Any], max_epochs: int) -> dict[str, Any]:
+        """The Task arguments every estimator passes: optimizer, learning rate, schedule."""
+        return {
+            "optimizer": params["optimizer"],
+            "optimizer_kwargs": self._optimizer_kwargs(params),
+            "learning_rate": params["learning_rate"],
+            **self._schedule_kwargs(params, max_epochs),
+        }
+
+    @staticmethod
+    def _batch_size(params: dict[str, Any], n_samples: int) -> int:
+        size = params["batch_size"]
+        return min(200, n_samples) if size == "auto" else size
 
     def _uses_fused_steps(self) -> bool:
         return not any(k in routing.routed(self, "trainer__") for k in _AUTOMATIC_ONLY)
 
-    def _trainer(self, callbacks: list[Callback], max_epochs: int) -> Trainer:
-        verbose = int(self.verbose)
+    def _trainer(self, params: dict[str, Any], callbacks: list[Callback], epochs: int) -> Trainer:
+        verbose = int(params["verbose"])
         kwargs: dict[str, Any] = {
-            "max_epochs": max_epochs,
-            "accelerator": self.accelerator,
-            "devices": self.devices,
-            "logger": verbose >= 2,
-            # Only a ModelCheckpoint the user passes writes checkpoints.
+            "max_epochs": epochs,
+            "accelerator": params["accelerator"],
+            "devices": params["devices"],
+            # Verbosity is about the console: files (logs, checkpoints) only when the
+            # user passes trainer__logger or a ModelCheckpoint.
+            "logger": False,
             "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
             "enable_progress_bar": verbose >= 2,
             "enable_model_summary": verbose >= 2,
             "num_sanity_val_steps": 0,
-            "deterministic": False,
         }
-        if self.precision is not None:
-            kwargs["precision"] = self.precision
+        if params["precision"] is not None:
+            kwargs["precision"] = params["precision"]
         kwargs.update(routing.routed(self, "trainer__"))
         kwargs["callbacks"] = callbacks
         return Trainer(**kwargs)
@@ -361,11 +468,37 @@ class BaseFlashEstimator(BaseEstimator):
         y: Any,
         sample_weight: Any,
         incremental: bool,
-        max_epochs: int,
+        max_epochs: int | None,
         classes: Any = None,
     ):
-        self._check_params()
+        """Fit, or leave the estimator exactly as it was when anything raises.
+
+        A failed or interrupted refit keeps the previous model (weights, optimizer state,
+        attributes); a failed first fit leaves the estimator unfitted.
+        """
+        saved = dict(vars(self))
         continuing = incremental and hasattr(self, "task_")
+        snapshot = _TaskSnapshot(self.task_) if continuing else None
+        try:
+            return self._fit_unchecked(X, y, sample_weight, continuing, max_epochs, classes)
+        except BaseException:
+            if snapshot is not None:
+                snapshot.restore()
+            vars(self).clear()
+            vars(self).update(saved)
+            raise
+
+    def _fit_unchecked(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        continuing: bool,
+        max_epochs: int | None,
+        classes: Any,
+    ):
+        params = self._check_params()
+        epochs = params["max_epochs"] if max_epochs is None else max_epochs
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight, reset=not continuing)
         y = self._encode_target(y, fitting=not continuing, classes=classes)
         target_weight = self._target_weight(y)
@@ -381,54 +514,76 @@ class BaseFlashEstimator(BaseEstimator):
             if np.all(sample_weight == sample_weight[0]):
                 sample_weight = None
 
-        random_state = check_random_state(self.random_state)
+        random_state = check_random_state(params["random_state"])
         split_seed, init_seed, shuffle_seed = random_state.randint(np.iinfo(np.int32).max, size=3)
 
         train = (X, y) if sample_weight is None else (X, y, sample_weight)
         val = None
-        if self.early_stopping:
-            train, val = self._split_validation(train, int(split_seed))
+        if params["early_stopping"]:
+            train, val = self._split_validation(train, params, int(split_seed))
 
-        dtype = self._training_dtype(X)
+        verbose = int(params["verbose"])
         devices = None if torch.cuda.is_available() else []  # the global RNGs are left alone
-        with torch.random.fork_rng(devices=devices), quiet_lightning(int(self.verbose) < 2):
+        with torch.random.fork_rng(devices=devices), quiet_lightning(verbose < 2):
             torch.manual_seed(int(init_seed))
             if continuing:
                 task = self.task_
                 task.preprocess.learn_statistics = False
+                # partial_fit steps at the constant learning rate; a warm-started fit
+                # runs a fresh schedule over its epochs. The optimizer's state carries on.
+                task.scheduler = None
+                if max_epochs is None:
+                    schedule = self._schedule_kwargs(params, epochs)
+                    task.scheduler = schedule.get("scheduler")
+                    task.scheduler_kwargs = schedule.get("scheduler_kwargs", {})
+                same_optimizer = optimizer_class(task.optimizer) is optimizer_class(
+                    params["optimizer"]
+                )
+                task.optimizer = params["optimizer"]
+                task.optimizer_kwargs = self._optimizer_kwargs(params)
+                task.learning_rate = params["learning_rate"]
+                task.resume_optimizer_state = (
+                    getattr(self, "_optimizer_state", None) if same_optimizer else None
+                )
             else:
-                task = self._build_task(X.shape[1], y, dtype)
+                dtype = self._training_dtype(X, params["precision"])
+                task = self._build_task(params, X.shape[1], y, epochs)
                 task.preprocess = NumpyPreprocess(
-                    standardize_inputs=self.standardize_inputs,
+                    standardize_inputs=params["standardize_inputs"],
                     standardize_target=self._standardize_target(),
                     dtype=dtype,
                     target_dtype=self._target_dtype(dtype),
                 )
                 task.to(dtype)
+            fused = self._uses_fused_steps()
             datamodule = NumpyDataModule.from_arrays(
                 train,
                 val=val,
                 preprocess=task.preprocess,
                 postprocess=task.postprocess,
-                batch_size=self._batch_size(len(train[0])),
+                batch_size=self._batch_size(params, len(train[0])),
                 seed=int(shuffle_seed),
-                fused_steps=self._uses_fused_steps(),
+                fused_steps=fused,
             )
-            task.automatic_optimization = not self._uses_fused_steps()
+            task.automatic_optimization = not fused
             # Lightning's logging costs ~1 ms per value and epoch: only pay it when something
             # reads logged values (early stopping, the user's callbacks, a logger).
             task.log_epoch_metrics = bool(
                 val is not None
-                or self.callbacks
-                or int(self.verbose) >= 2
+                or params["callbacks"]
+                or verbose >= 2
                 or routing.routed(self, "trainer__").get("logger")
             )
-            history, best, callbacks = self._callbacks(early_stopping=val is not None)
-            self._trainer(callbacks, max_epochs).fit(task, datamodule=datamodule)
+            history, best, callbacks = self._callbacks(params, early_stopping=val is not None)
+            trainer = self._trainer(params, callbacks, epochs)
+            trainer.fit(task, datamodule=datamodule)
+        optimizer_state = trainer.optimizers[0].state_dict() if trainer.optimizers else None
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
+        task.resume_optimizer_state = None
         task.preprocess.learn_statistics = False
 
         self.task_ = task
+        self._optimizer_state = optimizer_state
         previous = self.history_ if continuing else []
         offset = len(previous)
         self.history_ = previous + [
@@ -440,25 +595,29 @@ class BaseFlashEstimator(BaseEstimator):
         )
         return self
 
-    def _callbacks(self, early_stopping: bool) -> tuple[History, BestWeights | None, list]:
+    def _callbacks(
+        self, params: dict[str, Any], early_stopping: bool
+    ) -> tuple[History, BestWeights | None, list]:
         """The fit's callbacks: history, early stopping with best weights, the user's own."""
         history = History()
         callbacks: list[Callback] = [history]
         best = None
         if early_stopping:
             best = BestWeights("val_loss")
-            callbacks += [EarlyStopping("val_loss", patience=self.patience), best]
-        if int(self.verbose) == 1:
+            callbacks += [EarlyStopping("val_loss", patience=params["patience"]), best]
+        if int(params["verbose"]) == 1:
             callbacks.append(EpochPrinter())
-        callbacks += [copy.deepcopy(c) for c in (self.callbacks or [])]
+        callbacks += [copy.deepcopy(c) for c in (params["callbacks"] or [])]
         return history, best, callbacks
 
-    def _split_validation(self, arrays: tuple, seed: int) -> tuple[tuple, tuple]:
+    @staticmethod
+    def _split_validation(arrays: tuple, params: dict[str, Any], seed: int) -> tuple[tuple, tuple]:
         n = len(arrays[0])
-        n_val = round(n * self.validation_fraction)
+        fraction = params["validation_fraction"]
+        n_val = round(n * fraction)
         if n_val < 1 or n - n_val < 1:
             raise ValueError(
-                f"early_stopping holds out validation_fraction={self.validation_fraction} of "
+                f"early_stopping holds out validation_fraction={fraction} of "
                 f"{n} samples, which leaves no sample on one side. Use more data, a larger "
                 "validation_fraction, or early_stopping=False."
             )
@@ -475,6 +634,8 @@ class BaseFlashEstimator(BaseEstimator):
         start = 0
         with quiet_lightning(True):
             for batch in self.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
+                if batch.dtype in (torch.float16, torch.bfloat16):
+                    batch = batch.float()  # numpy has no bfloat16
                 values = batch.cpu().numpy()
                 if outputs is None:  # one array for all rows, filled batch by batch
                     outputs = np.empty((len(X), *values.shape[1:]), dtype=values.dtype)
@@ -488,6 +649,8 @@ class BaseFlashEstimator(BaseEstimator):
         task = state.get("task_")
         if isinstance(task, Task) and task.device.type != "cpu":
             state["task_"] = copy.deepcopy(task).to("cpu")  # unpickles without a GPU
+        if state.get("_optimizer_state") is not None:
+            state["_optimizer_state"] = _to_cpu(state["_optimizer_state"])
         return state
 
     # ------------------------------------------------------------------ subclass hooks
@@ -509,5 +672,7 @@ class BaseFlashEstimator(BaseEstimator):
     def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
         raise NotImplementedError
 
-    def _build_task(self, n_inputs: int, y: np.ndarray, dtype: torch.dtype) -> Task:
+    def _build_task(
+        self, params: dict[str, Any], n_inputs: int, y: np.ndarray, epochs: int
+    ) -> Task:
         raise NotImplementedError

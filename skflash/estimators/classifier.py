@@ -16,6 +16,7 @@ from sklearn.utils.validation import column_or_1d
 from torch import nn
 
 from skflash.estimators.base import BaseFlashEstimator, with_shared_parameters
+from skflash.estimators.parameters import InstanceOf, Options, Satisfies
 from skflash.tasks.classification import ClassificationTask
 
 
@@ -70,6 +71,13 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     """
 
     _y_numeric = False
+    _own_constraints = {
+        "loss": (Options(("auto",)), Satisfies(callable, "a callable loss(logits, y)")),
+        "class_weight": (
+            Options((None, "balanced")),
+            InstanceOf((dict,), "a dict {label: weight}"),
+        ),
+    }
 
     def __init__(
         self,
@@ -140,9 +148,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         -------
         self : FlashClassifier
         """
-        return self._fit(
-            X, y, sample_weight, incremental=self.warm_start, max_epochs=self.max_epochs
-        )
+        return self._fit(X, y, sample_weight, incremental=self.warm_start, max_epochs=None)
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
@@ -224,6 +230,12 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
                 )
         elif self._multi_label:
             raise ValueError("This model was fitted on multi-label targets; y is single-label.")
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(
+                f"classes={unique_labels(classes).tolist()} differs from the classes "
+                f"{self.classes_.tolist()} this model was fitted with. Pass the same classes "
+                "(or none) to later partial_fit calls, or refit to change them."
+            )
         unseen = np.setdiff1d(unique_labels(y), self.classes_)
         if len(unseen):
             raise ValueError(
@@ -269,10 +281,12 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         multiclass = not self._multi_label and len(self.classes_) > 2
         return torch.long if multiclass else dtype
 
-    def _build_task(self, n_inputs: int, y: np.ndarray, dtype: torch.dtype) -> ClassificationTask:
-        backbone, backbone_kwargs, width = self._backbone_module(n_inputs, self._n_logits())
-        if self.loss != "auto" and not callable(self.loss):
-            raise ValueError(f"loss must be 'auto' or a callable, got {self.loss!r}.")
+    def _build_task(
+        self, params: dict[str, Any], n_inputs: int, y: np.ndarray, epochs: int
+    ) -> ClassificationTask:
+        backbone, backbone_kwargs, width = self._backbone_module(
+            params["backbone"], n_inputs, self._n_logits()
+        )
         return ClassificationTask(
             num_inputs=n_inputs,
             num_classes=len(self.classes_),
@@ -280,12 +294,9 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
             backbone=backbone,
             backbone_kwargs=backbone_kwargs,
             backbone_width=width,
-            loss_fn=None if self.loss == "auto" else self.loss,
+            loss_fn=None if params["loss"] == "auto" else params["loss"],
             output="logits",
-            optimizer=self.optimizer,
-            optimizer_kwargs=self._optimizer_kwargs(),
-            learning_rate=self.learning_rate,
-            **self._schedule_kwargs(),
+            **self._task_kwargs(params, epochs),
         )
 
     def _n_logits(self) -> int:

@@ -12,7 +12,8 @@ from sklearn.base import RegressorMixin
 from torch import nn
 
 from skflash.estimators.base import BaseFlashEstimator, with_shared_parameters
-from skflash.tasks.regression import RegressionTask, regression_loss
+from skflash.estimators.parameters import Boolean, Options, Satisfies
+from skflash.tasks.regression import REGRESSION_LOSSES, RegressionTask, regression_loss
 
 
 @with_shared_parameters(
@@ -115,6 +116,14 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
+    _own_constraints = {
+        "loss": (
+            Options(tuple(REGRESSION_LOSSES)),
+            Satisfies(callable, "a callable loss(y_hat, y)"),
+        ),
+        "standardize_target": (Boolean(),),
+    }
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FlashRegressor:
         """Train on ``X, y``; with ``warm_start`` a fitted network continues training.
 
@@ -129,9 +138,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         -------
         self : FlashRegressor
         """
-        return self._fit(
-            X, y, sample_weight, incremental=self.warm_start, max_epochs=self.max_epochs
-        )
+        return self._fit(X, y, sample_weight, incremental=self.warm_start, max_epochs=None)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> FlashRegressor:
         """Train for one epoch on ``X, y``, continuing from the current weights."""
@@ -147,6 +154,12 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         return bool(self.standardize_target)
 
     def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
+        if y.dtype.kind not in "fiub":
+            raise ValueError(
+                f"{type(self).__name__} needs a numeric target, but y holds {y.dtype} values "
+                f"such as {y.reshape(-1)[0]!r}. For class labels use FlashClassifier; "
+                "otherwise convert y to numbers first."
+            )
         if fitting:
             self._y_1d = y.ndim == 1
             self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
@@ -157,17 +170,18 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
             )
         return y
 
-    def _build_task(self, n_inputs: int, y: np.ndarray, dtype: torch.dtype) -> RegressionTask:
-        backbone, backbone_kwargs, width = self._backbone_module(n_inputs, self.n_outputs_)
+    def _build_task(
+        self, params: dict[str, Any], n_inputs: int, y: np.ndarray, epochs: int
+    ) -> RegressionTask:
+        backbone, backbone_kwargs, width = self._backbone_module(
+            params["backbone"], n_inputs, self.n_outputs_
+        )
         return RegressionTask(
             num_inputs=n_inputs,
             num_outputs=self.n_outputs_,
             backbone=backbone,
             backbone_kwargs=backbone_kwargs,
             backbone_width=width,
-            loss_fn=regression_loss(self.loss),
-            optimizer=self.optimizer,
-            optimizer_kwargs=self._optimizer_kwargs(),
-            learning_rate=self.learning_rate,
-            **self._schedule_kwargs(),
+            loss_fn=regression_loss(params["loss"]),
+            **self._task_kwargs(params, epochs),
         )

@@ -33,21 +33,27 @@ ALIASES = {
 }
 
 
-def check_routed_names(estimator: Any, names: Any) -> None:
-    """Raise TypeError, like Python would, for a keyword that is neither a parameter nor routed."""
+def check_routed_names(
+    estimator: Any, kwargs: dict[str, Any], error: type[Exception] = TypeError
+) -> None:
+    """Raise, like Python would, for a keyword that is neither a parameter nor routed.
+
+    ``error`` is TypeError for the constructor (as for any function) and ValueError for
+    ``set_params`` (as scikit-learn's own).
+    """
     params = [
         p
         for p in inspect.signature(type(estimator).__init__).parameters
         if p not in ("self", "kwargs")
     ]
-    for name in names:
+    for name in kwargs:
         if is_routed(name):
             continue
         hint = (
             [ALIASES[name]] if ALIASES.get(name) in params else get_close_matches(name, params, n=1)
         )
         suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
-        raise TypeError(
+        raise error(
             f"{type(estimator).__name__} got an unexpected keyword argument {name!r}.{suggestion} "
             f"Arguments for the backbone, optimizer or Lightning Trainer go in as "
             f"{', '.join(p + '<arg>' for p in PREFIXES)}."
