@@ -48,6 +48,8 @@ def weighted_mean_scale(
     scale = np.sqrt(var / total)
     scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
     mean, scale = mean * magnitude, scale * magnitude
+    with np.errstate(divide="ignore", over="ignore"):
+        scale[~np.isfinite(1.0 / scale)] = 1.0  # spreads too small to divide by (subnormal)
     return mean.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
 
 
@@ -216,10 +218,14 @@ class NumpyPreprocess(Preprocess):
             return values
         key = (name, values.device, values.dtype)
         if key not in self._affine:
-            scale = getattr(self, f"{name}_scale")
+            factor = torch.as_tensor(
+                1.0 / getattr(self, f"{name}_scale"), dtype=values.dtype, device=values.device
+            )
+            # A spread too small for this dtype (its inverse overflows): a constant column.
+            factor = torch.where(torch.isfinite(factor), factor, torch.ones_like(factor))
             self._affine[key] = (
                 torch.as_tensor(mean, dtype=values.dtype, device=values.device),
-                torch.as_tensor(1.0 / scale, dtype=values.dtype, device=values.device),
+                factor,
             )
         shift, factor = self._affine[key]
         return (values - shift) * factor

@@ -29,8 +29,19 @@ class HookError(RuntimeError):
     """A Preprocess or Postprocess hook raised; the message names the hook and the stage.
 
     The raised error is also an instance of the original error's type, so ``except
-    ValueError`` still catches a ValueError raised inside a hook.
+    ValueError`` still catches a ValueError raised inside a hook. Its text is always the
+    message, whatever the original type's own ``__str__`` expects to find.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple:
+        return HookError, (self.message,)
 
 
 _ERROR_TYPES: dict[type, type] = {}
@@ -42,8 +53,12 @@ def hook_error(error: Exception, message: str) -> HookError:
     try:
         if base not in _ERROR_TYPES:
             _ERROR_TYPES[base] = type(f"Hook{base.__name__}", (HookError, base), {})
-        return _ERROR_TYPES[base](message)
-    except TypeError:  # an error type that cannot be combined or built from a message
+        combined = _ERROR_TYPES[base]
+        instance = combined.__new__(combined, message)
+        HookError.__init__(instance, message)
+        str(instance)
+        return instance
+    except Exception:  # an error type that cannot be combined or built from a message
         return HookError(message)
 
 

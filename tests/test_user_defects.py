@@ -1,0 +1,319 @@
+"""What users do to an estimator, each written from their side: interrupts, failed refits,
+optimizers, parameter types, precisions, checkpoints, threads, incremental training."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from pytorch_lightning.callbacks import Callback
+from sklearn.base import clone
+from sklearn.datasets import load_diabetes
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+
+import skflash as flash
+from skflash import FlashClassifier, FlashRegressor
+from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
+from skflash.estimators.base import PRECISIONS
+from skflash.tasks import RegressionTask
+
+QUICK = {"max_epochs": 4, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return X, y
+
+
+class RaiseAt(Callback):
+    """Raise ``error`` at the end of training epoch ``epoch``."""
+
+    def __init__(self, error: BaseException, epoch: int = 1) -> None:
+        self.error, self.epoch = error, epoch
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise self.error
+
+
+class SendSigint(Callback):
+    """Deliver a real SIGINT to this process, as Ctrl+C in a terminal does."""
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            signal.raise_signal(signal.SIGINT)
+
+
+# 1 ----------------------------------------------------------------------------- Ctrl+C
+@pytest.mark.parametrize("callback", [RaiseAt(KeyboardInterrupt()), SendSigint()])
+def test_ctrl_c_during_fit_raises_keyboard_interrupt(diabetes, callback):
+    handler = signal.getsignal(signal.SIGINT)
+    reg = FlashRegressor(max_epochs=5, callbacks=[callback])
+    with pytest.raises(KeyboardInterrupt):
+        reg.fit(*diabetes)
+    assert signal.getsignal(signal.SIGINT) is handler  # Ctrl+C still works afterwards
+    assert not hasattr(reg, "task_") and not hasattr(reg, "n_features_in_")
+
+
+def test_interrupt_in_a_thread_reaches_the_thread(diabetes):
+    caught = []
+
+    def fit():
+        try:
+            FlashRegressor(max_epochs=5, callbacks=[RaiseAt(KeyboardInterrupt())]).fit(*diabetes)
+        except KeyboardInterrupt:
+            caught.append(True)
+
+    thread = threading.Thread(target=fit)
+    thread.start()
+    thread.join()
+    assert caught == [True]
+
+
+def test_core_trainer_reraises_interrupts(diabetes):
+    X, y = diabetes
+    dm = NumpyDataModule.from_xy_dataset(X, y, batch_size=64)
+    task = RegressionTask(num_inputs=10)
+    trainer = flash.Trainer(
+        max_epochs=3, callbacks=[RaiseAt(KeyboardInterrupt(), epoch=0)], logger=False
+    )
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(task, datamodule=dm)
+    assert trainer.interrupted
+
+
+# 2 ----------------------------------------------------------------------------- atomic fit
+def test_failed_refit_keeps_the_previous_model(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(**QUICK).fit(X, y)
+    before = reg.predict(X)
+    state = dict(vars(reg))
+    reg.set_params(callbacks=[RaiseAt(RuntimeError("boom"), epoch=0)])
+    with pytest.raises(RuntimeError, match="boom"):
+        reg.fit(X[:, :4], y)
+    assert reg.n_features_in_ == 10
+    np.testing.assert_array_equal(reg.predict(X), before)
+    assert {k: v for k, v in vars(reg).items() if k != "callbacks"} == {
+        k: v for k, v in state.items() if k != "callbacks"
+    }
+    with pytest.raises(KeyboardInterrupt):
+        reg.set_params(callbacks=[RaiseAt(KeyboardInterrupt(), epoch=0)]).fit(X, y)
+    np.testing.assert_array_equal(reg.predict(X), before)
+
+
+def test_failed_continued_fit_keeps_weights_optimizer_and_history(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(**QUICK).partial_fit(X, y)
+    before, history = reg.predict(X), list(reg.history_)
+    optimizer_state = pickle.dumps(reg._optimizer_state)
+    reg.set_params(callbacks=[RaiseAt(KeyboardInterrupt(), epoch=0)])
+    with pytest.raises(KeyboardInterrupt):
+        reg.partial_fit(X, y)
+    np.testing.assert_array_equal(reg.predict(X), before)
+    assert reg.history_ == history and reg.n_iter_ == 1
+    assert pickle.dumps(reg._optimizer_state) == optimizer_state
+    reg.set_params(callbacks=None).partial_fit(X, y)  # and it still trains
+    assert reg.n_iter_ == 2
+
+
+def test_failed_first_fit_leaves_the_estimator_unfitted(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(**QUICK, callbacks=[RaiseAt(ValueError("bad"), epoch=0)])
+    with pytest.raises(ValueError, match="bad"):
+        reg.fit(X, y)
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+    assert not hasattr(reg, "n_features_in_")
+
+
+# 3 ----------------------------------------------------------------------------- optimizers
+# 4 ----------------------------------------------------------------------------- misspelled
+def test_misspelled_argument_survives_clone_and_fails_everywhere(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epoch=5)
+    assert clone(reg).get_params()["max_epoch"] == 5
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'max_epoch'.*'max_epochs'"):
+        clone(reg).fit(X, y)
+    with pytest.raises(TypeError, match="max_epoch"):
+        cross_val_score(reg, X, y, cv=2, error_score="raise")
+    with pytest.raises(ValueError, match="fits failed"):
+        cross_val_score(reg, X, y, cv=2)
+    with pytest.raises(TypeError, match="Did you mean 'learning_rate'"):
+        FlashRegressor().set_params(lr=0.1).fit(X, y)
+
+
+# 5 ----------------------------------------------------------------------------- numpy scalars
+def test_numpy_scalars_are_accepted_for_every_numeric_parameter(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(
+        max_epochs=np.int64(3),
+        batch_size=np.int32(64),
+        patience=np.int64(2),
+        learning_rate=np.float32(0.01),
+        weight_decay=np.float64(0.0),
+        validation_fraction=np.float64(0.2),
+        early_stopping=np.bool_(True),
+        verbose=np.int64(0),
+        random_state=np.int64(0),
+        backbone__hidden_sizes=(np.int64(8),),
+    ).fit(X, y)
+    assert reg.n_iter_ <= 3 and reg.score(X, y) > 0
+    grid = GridSearchCV(
+        FlashRegressor(random_state=0), {"max_epochs": np.arange(2, 6, 2)}, cv=2
+    ).fit(X, y)
+    assert grid.best_params_["max_epochs"] in (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_epochs", 2.5),
+        ("max_epochs", True),
+        ("batch_size", -1),
+        ("learning_rate", np.nan),
+        ("early_stopping", "yes"),
+        ("verbose", 3),
+        ("precision", "8-true"),
+        ("random_state", -5),
+        ("lr_schedule", "linear"),
+    ],
+)
+def test_invalid_values_name_the_parameter_and_what_it_accepts(diabetes, name, value):
+    with pytest.raises(ValueError, match=f"'{name}' parameter of FlashRegressor must be"):
+        FlashRegressor(**{name: value}).fit(*diabetes)
+
+
+# 6 ----------------------------------------------------------------------------- optimizer instance
+def test_optimizer_instance_is_refused_with_what_to_do(diabetes):
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    with pytest.raises(TypeError, match="optimizer__<arg>"):
+        FlashRegressor(optimizer=optimizer).fit(*diabetes)
+
+
+# 7 ----------------------------------------------------------------------------- string y
+def test_string_target_for_the_regressor_is_a_clear_value_error(diabetes):
+    X, _ = diabetes
+    y = np.array(["low", "high"] * 221)
+    with pytest.raises(ValueError, match=r"numeric target.*FlashClassifier") as info:
+        FlashRegressor(**QUICK).fit(X, y)
+    assert "FlashClassifier" in str(info.value)
+
+
+def test_errors_raised_inside_hooks_always_print(diabetes):
+    class Broken(NumpyPreprocess):
+        def load_data(self, data, dataset=None):
+            return np.add(np.array(["a"]), 1)  # numpy's UFuncTypeError
+
+    with pytest.raises(TypeError) as info:
+        NumpyDataModule.from_xy_dataset(*diabetes, preprocess=Broken())
+    text = str(info.value)
+    assert "Broken.load_data" in text and "'train' stage" in text
+    assert repr(info.value)
+
+
+# 8 ----------------------------------------------------------------------------- precision
+@pytest.mark.parametrize("precision", [p for p in PRECISIONS if p is not None])
+def test_every_lightning_precision_trains_or_is_refused_before_training(diabetes, precision):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=30, precision=precision, random_state=0)
+    if str(precision).startswith("transformer-engine"):
+        with pytest.raises(ValueError, match="transformer_engine"):
+            reg.fit(X, y)
+        assert not hasattr(reg, "task_")
+        return
+    reg.fit(X, y)
+    predictions = reg.predict(X)
+    assert predictions.dtype in (np.float32, np.float64)
+    assert np.isfinite(predictions).all()
+    assert reg.score(X, y) > 0.3
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed", "bf16-true", "64-true"])
+def test_gradient_clipping_works_with_every_precision(diabetes, precision):
+    reg = FlashRegressor(
+        max_epochs=20, precision=precision, trainer__gradient_clip_val=1.0, random_state=0
+    ).fit(*diabetes)
+    assert reg.score(*diabetes) > 0.3
+
+
+# 9 ----------------------------------------------------------------------------- checkpoints
+def test_float64_checkpoint_predicts_identically(diabetes, tmp_path):
+    X, y = diabetes
+    preprocess = NumpyPreprocess(standardize_inputs=True, dtype=torch.float64)
+    dm = NumpyDataModule.from_xy_dataset(X, y, preprocess=preprocess, batch_size=64)
+    task = RegressionTask(num_inputs=10).to(torch.float64)
+    trainer = flash.Trainer(max_epochs=2, logger=False, enable_progress_bar=False)
+    trainer.fit(task, datamodule=dm)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    loaded = RegressionTask.load_from_checkpoint(tmp_path / "model.ckpt")
+    assert loaded.dtype == torch.float64
+    expected = torch.stack(task.predict(X[:5]))
+    torch.testing.assert_close(torch.stack(loaded.predict(X[:5])), expected, rtol=0, atol=0)
+
+
+# 10 ----------------------------------------------------------------------------- threads
+def test_fits_and_predicts_from_threads_restore_global_state(diabetes, recwarn):
+    X, y = diabetes
+    loggers = ("pytorch_lightning", "lightning_fabric", "lightning")
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    filters = list(warnings.filters)
+    fitted = FlashRegressor(**QUICK).fit(X, y)
+
+    def work(seed):
+        FlashRegressor(max_epochs=3, random_state=seed, precision="16-mixed").fit(X, y)
+        return fitted.predict(X[:20])
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, range(8)))
+    for result in results:
+        np.testing.assert_array_equal(result, results[0])
+    assert {name: logging.getLogger(name).level for name in loggers} == levels
+    assert warnings.filters == filters
+    assert not [w for w in recwarn if "lightning" in str(w.filename)]
+
+
+# 11 ----------------------------------------------------------------------------- partial_fit
+def test_partial_fit_keeps_the_optimizer_state_across_calls_and_pickles(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(batch_size=100, random_state=0)
+    for _ in range(3):
+        reg.partial_fit(X, y)
+    steps = {float(s["step"]) for s in reg._optimizer_state["state"].values()}
+    assert steps == {15.0}  # 3 calls x 5 batches: the moments were never restarted
+    twin = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(
+        twin.partial_fit(X, y).predict(X), reg.partial_fit(X, y).predict(X)
+    )
+
+
+def test_warm_start_continues_the_optimizer(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, batch_size=221, warm_start=True, random_state=0)
+    reg.fit(X, y).fit(X, y)
+    steps = {float(s["step"]) for s in reg._optimizer_state["state"].values()}
+    assert steps == {8.0} and reg.n_iter_ == 4
+
+
+def test_partial_fit_with_other_classes_is_refused():
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    y = np.array(["a", "b", "c"] * 20)
+    clf = FlashClassifier(random_state=0).partial_fit(X, y, classes=["a", "b", "c"])
+    clf.partial_fit(X, y, classes=["c", "b", "a"])  # the same classes, any order
+    with pytest.raises(ValueError, match="differs from the classes"):
+        clf.partial_fit(X, y, classes=["a", "b", "c", "d"])
+
+
+# 12 ----------------------------------------------------------------------------- files
+def test_verbose_2_writes_no_files(diabetes, tmp_path, capsys):
+    FlashRegressor(max_epochs=2, verbose=2, random_state=0).fit(*diabetes)
+    assert os.listdir(tmp_path) == []
