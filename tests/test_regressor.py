@@ -167,7 +167,7 @@ def test_bad_inputs_get_clear_errors(data):
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         reg.fit(X, y[:-1])
     strings = np.array([["a", "b"]] * 10, dtype=object)
-    with pytest.raises(ValueError, match="encode string columns first"):
+    with pytest.raises(ValueError, match="Encode string"):
         reg.fit(strings, np.ones(10))
     reg.fit(X, y)
     with pytest.raises(ValueError, match="X has 4 features, but FlashRegressor is expecting 5"):

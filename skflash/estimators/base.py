@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from lightning_utilities.core.apply_func import apply_to_collection
 from pytorch_lightning.accelerators import Accelerator
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
@@ -326,7 +327,7 @@ class BaseFlashEstimator(BaseEstimator):
         return params
 
     def _validate_X(self, X: Any) -> Any:
-        """Tensors to arrays; a clear error for string columns before sklearn's validation."""
+        """Tensors to arrays; clear errors for string and date columns before sklearn's."""
         if torch.is_tensor(X):
             X = X.detach().cpu().numpy()
         if isinstance(X, pd.DataFrame):
@@ -342,7 +343,33 @@ class BaseFlashEstimator(BaseEstimator):
                     "make_pipeline(make_column_transformer((OneHotEncoder(), "
                     f"{strings}), remainder='passthrough'), {type(self).__name__}())."
                 )
+            times = [
+                str(c)
+                for c in X.columns
+                if pd.api.types.is_datetime64_any_dtype(X[c])
+                or pd.api.types.is_timedelta64_dtype(X[c])
+            ]
+            if times:
+                raise ValueError(
+                    f"{type(self).__name__} needs numeric features, but column(s) {times} hold "
+                    "dates or durations. Turn them into numbers first, e.g. "
+                    "df[col].dt.dayofyear, or (df[col] - start).dt.total_seconds()."
+                )
         return X
+
+    def _validated(self, *arrays: Any, **kwargs: Any) -> Any:
+        """scikit-learn's ``validate_data``, with errors that say what to do."""
+        try:
+            return validate_data(self, *arrays, dtype=(np.float64, np.float32), **kwargs)
+        except (ValueError, TypeError) as error:
+            text = str(error)
+            if "could not convert" in text or "argument must be" in text:
+                raise type(error)(
+                    f"{type(self).__name__} needs numbers: {text}. Encode string or categorical "
+                    "columns first (e.g. a ColumnTransformer with a OneHotEncoder), and turn "
+                    "missing values (None) into numbers or drop them (e.g. SimpleImputer)."
+                ) from error
+            raise
 
     def _validate_fit_data(
         self, X: Any, y: Any, sample_weight: Any, reset: bool
@@ -350,24 +377,7 @@ class BaseFlashEstimator(BaseEstimator):
         X = self._validate_X(X)
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
-        try:
-            X, y = validate_data(
-                self,
-                X,
-                y,
-                reset=reset,
-                dtype=(np.float64, np.float32),
-                multi_output=True,
-                y_numeric=self._y_numeric,
-            )
-        except ValueError as error:
-            if "could not convert string to float" in str(error):
-                raise ValueError(
-                    f"{error}. {type(self).__name__} needs numeric features and a numeric "
-                    "target: encode string columns first, e.g. with a ColumnTransformer and a "
-                    "OneHotEncoder."
-                ) from error
-            raise
+        X, y = self._validated(X, y, reset=reset, multi_output=True, y_numeric=self._y_numeric)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -457,9 +467,21 @@ class BaseFlashEstimator(BaseEstimator):
         }
         if params["precision"] is not None:
             kwargs["precision"] = params["precision"]
-        kwargs.update(routing.routed(self, "trainer__"))
+        routed = routing.routed(self, "trainer__")
+        kwargs.update(routed)
         kwargs["callbacks"] = callbacks
-        return Trainer(**kwargs)
+        try:
+            trainer = Trainer(**kwargs)
+        except MisconfigurationException as error:
+            raise ValueError(f"The Lightning Trainer refused these settings: {error}") from error
+        if trainer.world_size > 1 and "strategy" not in routed:
+            raise ValueError(
+                f"devices={params['devices']!r} asks for {trainer.world_size} processes, which "
+                "Lightning starts by running your whole script again (strategy 'ddp'), "
+                f"once per device. {type(self).__name__} trains on one device: use devices=1 "
+                "(or pass trainer__strategy to choose a multi-process strategy yourself)."
+            )
+        return trainer
 
     # ------------------------------------------------------------------ fit
     def _fit(
@@ -628,8 +650,7 @@ class BaseFlashEstimator(BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         """Model outputs for ``X``, in batches, after the Postprocess."""
         check_is_fitted(self)
-        X = self._validate_X(X)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = self._validated(self._validate_X(X), reset=False)
         outputs: np.ndarray | None = None
         start = 0
         with quiet_lightning(True):

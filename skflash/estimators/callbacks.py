@@ -16,6 +16,14 @@ def _scalar(value: Any) -> Any:
     return float(value.item()) if isinstance(value, torch.Tensor) else value
 
 
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """The training loss stopped being a finite number.
+
+    A ValueError too, as scikit-learn's MLP raises for non-finite weights, so code that
+    handles bad fits (``except ValueError``, searches with ``error_score``) handles it.
+    """
+
+
 class History(Callback):
     """Record each epoch's logged values, and stop a fit whose loss diverges.
 
@@ -35,7 +43,7 @@ class History(Callback):
         row.update((k, v.detach()) for k, v in logged.items() if k.startswith(("train_", "val_")))
         loss = row.get("train_loss")
         if loss is not None and not math.isfinite(_scalar(loss)):
-            raise FloatingPointError(
+            raise TrainingDivergedError(
                 f"Training diverged at epoch {trainer.current_epoch + 1}: the training loss is "
                 f"{_scalar(loss)}. Try a lower learning_rate, or check the data for extreme values."
             )
