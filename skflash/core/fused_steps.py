@@ -85,19 +85,13 @@ class FusedSteps:
         for batch_idx, batch in enumerate(chunk):
             if convert is not None:
                 batch = convert(batch)
-            output = self.step(batch, batch_idx)
-            loss = output["loss"]
-            if lean:
-                raw.zero_grad(set_to_none=True)
-                loss.backward()
-                raw.step()
-            else:
-                optimizer.zero_grad()
-                self.manual_backward(loss)
-                optimizer.step()
+            stepper = raw if lean else optimizer
+            # Through a closure, as torch's optimizers allow: LBFGS needs one.
+            closure = _StepClosure(self, stepper, lean, batch, batch_idx)
+            stepper.step(closure)
             for config in step_schedulers:
                 config.scheduler.step()
-            totals.add(output["logs"], batch_size_of(batch))
+            totals.add(closure.output["logs"], batch_size_of(batch))
         self._log_totals("train", totals)
         for config in self.trainer.lr_scheduler_configs:
             if config.interval == "epoch":
@@ -126,6 +120,32 @@ class FusedSteps:
         self.epoch_metrics.update({f"{stage}_{name}": value for name, value in means.items()})
         if self.log_epoch_metrics:
             self._log_stage(stage, means, totals.count)
+
+
+class _StepClosure:
+    """Forward, zero the gradients and backward one batch; the optimizer calls it.
+
+    ``lean`` skips Lightning's manual-optimization machinery (``optimizer`` is then the
+    raw torch optimizer). The last call's step output stays in :attr:`output`.
+    """
+
+    __slots__ = ("batch", "batch_idx", "lean", "module", "optimizer", "output")
+
+    def __init__(self, module: Any, optimizer: Any, lean: bool, batch: Any, batch_idx: int) -> None:
+        self.module, self.optimizer, self.lean = module, optimizer, lean
+        self.batch, self.batch_idx = batch, batch_idx
+        self.output: dict[str, Any] = {}
+
+    def __call__(self) -> torch.Tensor:
+        self.output = self.module.step(self.batch, self.batch_idx)
+        loss = self.output["loss"]
+        if self.lean:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        else:
+            self.optimizer.zero_grad()
+            self.module.manual_backward(loss)
+        return loss
 
 
 class _LogTotals:
