@@ -138,7 +138,11 @@ def test_set_params_routes(data):
         ({"optimizer": "adma"}, ValueError, "Unknown optimizer 'adma'"),
         ({"loss": "mse2"}, ValueError, "'loss' parameter of FlashRegressor must be one of 'mse'"),
         ({"backbone": "resnet"}, KeyError, "Available keys"),
-        ({"learning_rate": -1}, ValueError, r"'learning_rate' .* must be a number in \(0.0, inf\]"),
+        (
+            {"learning_rate": -1},
+            ValueError,
+            r"'learning_rate' .* 'auto' or a number in \(0.0, inf\]",
+        ),
         ({"validation_fraction": 1.5}, ValueError, r"'validation_fraction' .* \(0.0, 1.0\)"),
         ({"max_epochs": 0}, ValueError, "'max_epochs' .* must be an integer >= 1; got 0"),
     ],

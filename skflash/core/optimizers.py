@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from difflib import get_close_matches
 from functools import cache
 from typing import Any
@@ -61,3 +62,114 @@ def scheduler_class(scheduler: str | type) -> type:
         "scheduler must be a name such as 'steplr', an LR scheduler class or instance; "
         f"got {scheduler!r}."
     )
+
+
+# ---------------------------------------------------------------------- estimator defaults
+#: The per-step shrink of the weights that AdamW's defaults give (lr 1e-3 x decay 1.0):
+#: ``weight_decay="auto"`` keeps it for every optimizer that decays weights decoupled.
+SHRINK_PER_STEP = 1e-3
+
+
+@dataclass(frozen=True)
+class OptimizerRecipe:
+    """How the estimators drive one optimizer by default.
+
+    ``decay`` says how its ``weight_decay`` works: ``"decoupled"`` (the weights shrink
+    by ``lr * weight_decay`` each step, as in AdamW), ``"switch"`` (decoupled once
+    ``decoupled_weight_decay=True`` is passed: Adam, NAdam, RAdam), ``"coupled"`` (an
+    L2 penalty added to the gradient, which adaptive optimizers rescale per weight: a
+    strength that suits one dataset ruins another) or ``"none"`` (no such argument).
+    """
+
+    learning_rate: float
+    decay: str
+
+
+#: Chosen by measurement (3-fold CV on diabetes, friedman1, breast_cancer and digits, the
+#: estimators' other defaults, learning rates from 1e-3 to 1): with its rate below and
+#: ``weight_decay="auto"`` every optimizer scores within about 0.03 of AdamW's defaults.
+RECIPES: dict[str, OptimizerRecipe] = {
+    "adamw": OptimizerRecipe(1e-3, "decoupled"),
+    "adam": OptimizerRecipe(1e-3, "switch"),
+    "nadam": OptimizerRecipe(1e-3, "switch"),
+    "radam": OptimizerRecipe(3e-3, "switch"),
+    "adamax": OptimizerRecipe(3e-3, "coupled"),
+    "adafactor": OptimizerRecipe(1e-2, "decoupled"),
+    "adagrad": OptimizerRecipe(1e-2, "coupled"),
+    "rmsprop": OptimizerRecipe(1e-3, "coupled"),
+    "rprop": OptimizerRecipe(1e-3, "none"),
+    "sgd": OptimizerRecipe(0.1, "coupled"),
+    "asgd": OptimizerRecipe(0.1, "coupled"),
+    "adadelta": OptimizerRecipe(1.0, "coupled"),
+}
+
+#: Optimizers the estimators cannot drive, and why.
+UNSUPPORTED = {
+    "lbfgs": (
+        "LBFGS is a full-batch method: on mini-batches its curvature estimates diverge. "
+        "Use a mini-batch optimizer such as 'adamw', or LBFGS in a custom Task."
+    ),
+    "sparseadam": (
+        "SparseAdam needs sparse gradients (from nn.Embedding(sparse=True)), which the "
+        "estimators' networks do not produce. Use 'adam' or 'adamw'."
+    ),
+    "muon": (
+        "Muon only optimizes 2-D weight matrices and leaves biases to another optimizer; "
+        "the estimators train every parameter with one. Use 'adamw', or Muon in a "
+        "custom Task with two optimizers."
+    ),
+}
+
+
+def recipe(cls: type[Optimizer]) -> OptimizerRecipe:
+    """The recipe of a torch optimizer class, or one derived from its signature."""
+    for klass in cls.__mro__:
+        found = RECIPES.get(klass.__name__.lower())
+        if found is not None:
+            return found
+    params = inspect.signature(cls).parameters
+    lr = params.get("lr")
+    default = lr.default if lr is not None and isinstance(lr.default, float) else 1e-3
+    if "decoupled_weight_decay" in params:
+        decay = "switch"
+    elif "weight_decay" in params:
+        decay = "coupled"
+    else:
+        decay = "none"
+    return OptimizerRecipe(default, decay)
+
+
+def check_supported(cls: type[Optimizer]) -> None:
+    """Raise ValueError for an optimizer the estimators cannot train with."""
+    reason = UNSUPPORTED.get(cls.__name__.lower())
+    if reason is not None:
+        raise ValueError(f"optimizer {cls.__name__!r} is not supported here. {reason}")
+
+
+def weight_decay_kwargs(
+    cls: type[Optimizer], weight_decay: float | str, learning_rate: float
+) -> dict[str, Any]:
+    """The optimizer arguments for ``weight_decay`` (a number, or ``"auto"``).
+
+    ``"auto"`` shrinks the weights by :data:`SHRINK_PER_STEP` per step where the decay
+    is decoupled (``weight_decay = SHRINK_PER_STEP / learning_rate``, switching it on
+    for Adam-like optimizers), and is off where it would be an L2 penalty. A number is
+    the optimizer's own ``weight_decay`` argument, with torch's meaning.
+    """
+    kind = recipe(cls).decay
+    if weight_decay == "auto":
+        if kind == "decoupled":
+            return {"weight_decay": SHRINK_PER_STEP / learning_rate}
+        if kind == "switch":
+            return {
+                "weight_decay": SHRINK_PER_STEP / learning_rate,
+                "decoupled_weight_decay": True,
+            }
+        return {}
+    if kind == "none":
+        if weight_decay:
+            raise ValueError(
+                f"{cls.__name__} has no weight decay: use weight_decay='auto' or 0 with it."
+            )
+        return {}
+    return {"weight_decay": float(weight_decay)} if weight_decay else {}

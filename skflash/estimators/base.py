@@ -27,7 +27,12 @@ from torch import nn
 
 from skflash.core.backbones import TABULAR_BACKBONES
 from skflash.core.model import Task
-from skflash.core.optimizers import optimizer_class
+from skflash.core.optimizers import (
+    check_supported,
+    optimizer_class,
+    recipe,
+    weight_decay_kwargs,
+)
 from skflash.core.trainer import Trainer
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
 from skflash.estimators import routing
@@ -63,10 +68,20 @@ SHARED_PARAMETERS_DOC = """\
         ``"linear"``; or a module class, built as ``cls(n_features, n_outputs, **backbone__)``;
         or a module instance, copied at each fit. A module is the whole network.
 {loss}    optimizer : str or torch.optim.Optimizer class, default="adamw"
-        A name such as ``"adam"``, ``"adamw"`` or ``"sgd"``, or a class.
-    learning_rate : float, default=1e-3
-    weight_decay : float, default=1.0
-        Weight decay of the optimizer (decoupled in AdamW), the main regulariser.
+        A name such as ``"adam"``, ``"adamw"`` or ``"sgd"``, or a class; its arguments
+        go in as ``optimizer__<arg>``. Every torch optimizer trains well with the
+        defaults, except LBFGS, SparseAdam and Muon, which are refused.
+    learning_rate : float or "auto", default="auto"
+        ``"auto"``: the rate measured to train well for the optimizer (1e-3 for AdamW,
+        Adam, NAdam and RMSprop; 3e-3 RAdam and Adamax; 1e-2 Adagrad and Adafactor;
+        0.1 SGD and ASGD; 1.0 Adadelta; torch's own default for other classes).
+    weight_decay : float or "auto", default="auto"
+        The main regulariser. ``"auto"`` shrinks the weights by 0.1% per step wherever
+        the decay is decoupled (AdamW, Adafactor; Adam, NAdam and RAdam are switched to
+        decoupled decay), i.e. ``weight_decay = 1e-3 / learning_rate``, and is off
+        where it would be an L2 penalty (SGD, Adagrad, RMSprop...), whose right
+        strength depends on the data. A number is passed to the optimizer as its own
+        ``weight_decay``, with torch's meaning.
     lr_schedule : {"cosine", None}, default="cosine"
         ``"cosine"`` anneals the learning rate to zero over ``max_epochs`` (smoother
         convergence); None keeps it constant.
@@ -88,15 +103,21 @@ SHARED_PARAMETERS_DOC = """\
         Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
     devices : int, list or "auto", default="auto"
     precision : str or int, optional
-        Lightning precision (e.g. ``"bf16-mixed"``); training then runs on float32
-        tensors. By default training uses the input's float dtype, as scikit-learn does.
+        Any Lightning precision except ``"transformer-engine"`` (which needs an NVIDIA
+        GPU): ``"64-true"`` trains in float64, ``"bf16-mixed"``/``"16-mixed"`` under
+        autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. By default
+        training uses the input's float dtype, as scikit-learn does.
     callbacks : list of Lightning callbacks, optional
         Copied into each fit.
     verbose : int, default=0
         0: silent; 1: one line per epoch with the losses; 2: Lightning's own progress bar,
-        summary and logger.
+        model summary and messages. No files are written at any level unless a logger
+        (``trainer__logger``) or a ModelCheckpoint is passed.
     warm_start : bool, default=False
-        Make ``fit`` continue training the fitted network instead of starting anew.
+        Make ``fit`` continue training the fitted network instead of starting anew: the
+        optimizer's state carries on, and a fresh learning-rate schedule runs over
+        ``max_epochs``. (``partial_fit`` also keeps the optimizer's state, and trains at
+        the constant ``learning_rate``.)
     **kwargs
         Routed parameters: ``backbone__<arg>`` (e.g. ``backbone__hidden_sizes``),
         ``optimizer__<arg>`` (e.g. ``optimizer__weight_decay``) and ``trainer__<arg>``
@@ -145,8 +166,8 @@ SHARED_CONSTRAINTS: dict[str, tuple[Constraint, ...]] = {
         InstanceOf((str,), "an optimizer name such as 'adamw'"),
         SubclassOf(torch.optim.Optimizer, "a torch.optim.Optimizer class"),
     ),
-    "learning_rate": (Real(0.0, open_low=True),),
-    "weight_decay": (Real(0.0),),
+    "learning_rate": (Options(("auto",)), Real(0.0, open_low=True)),
+    "weight_decay": (Options(("auto",)), Real(0.0)),
     "lr_schedule": (Options(("cosine", None)),),
     "batch_size": (Integer(1), Options(("auto",))),
     "max_epochs": (Integer(1),),
@@ -305,8 +326,10 @@ class BaseFlashEstimator(BaseEstimator):
         """Check every parameter; return them normalised (numpy scalars as Python numbers)."""
         routing.check_routed_names(self, kwargs=getattr(self, "_unknown_params", {}))
         params = check_parameters(self, {**SHARED_CONSTRAINTS, **self._own_constraints}, HINTS)
-        if isinstance(params["optimizer"], str):
-            optimizer_class(params["optimizer"])  # an unknown name, with the closest one
+        optimizer = optimizer_class(params["optimizer"])  # unknown names get the closest
+        check_supported(optimizer)
+        if params["learning_rate"] == "auto":
+            params["learning_rate"] = recipe(optimizer).learning_rate
         if str(params["precision"]).startswith("transformer-engine"):
             raise InvalidParameterError(
                 f"precision={params['precision']!r} needs an NVIDIA GPU with the "
@@ -319,11 +342,11 @@ class BaseFlashEstimator(BaseEstimator):
                     f"Set {key} with the estimator's own parameter {key!r}, not trainer__{key}."
                 )
         routing.check_kwargs(Trainer.__init__, trainer_kwargs, "trainer__", own=_OWN_TRAINER_ARGS)
-        routing.check_kwargs(
-            optimizer_class(params["optimizer"]),
-            routing.routed(self, "optimizer__"),
-            "optimizer__",
-        )
+        routing.check_kwargs(optimizer, routing.routed(self, "optimizer__"), "optimizer__")
+        params["optimizer_kwargs"] = {
+            **weight_decay_kwargs(optimizer, params["weight_decay"], params["learning_rate"]),
+            **routing.routed(self, "optimizer__"),
+        }
         return params
 
     def _validate_X(self, X: Any) -> Any:
@@ -428,17 +451,11 @@ class BaseFlashEstimator(BaseEstimator):
             return {}
         return {"scheduler": "cosineannealinglr", "scheduler_kwargs": {"T_max": max_epochs}}
 
-    def _optimizer_kwargs(self, params: dict[str, Any]) -> dict[str, Any]:
-        kwargs = routing.routed(self, "optimizer__")
-        if params["weight_decay"] and "weight_decay" not in kwargs:
-            kwargs["weight_decay"] = params["weight_decay"]
-        return kwargs
-
     def _task_kwargs(self, params: dict[str, Any], max_epochs: int) -> dict[str, Any]:
         """The Task arguments every estimator passes: optimizer, learning rate, schedule."""
         return {
             "optimizer": params["optimizer"],
-            "optimizer_kwargs": self._optimizer_kwargs(params),
+            "optimizer_kwargs": params["optimizer_kwargs"],
             "learning_rate": params["learning_rate"],
             **self._schedule_kwargs(params, max_epochs),
         }
@@ -562,7 +579,7 @@ class BaseFlashEstimator(BaseEstimator):
                     params["optimizer"]
                 )
                 task.optimizer = params["optimizer"]
-                task.optimizer_kwargs = self._optimizer_kwargs(params)
+                task.optimizer_kwargs = params["optimizer_kwargs"]
                 task.learning_rate = params["learning_rate"]
                 task.resume_optimizer_state = (
                     getattr(self, "_optimizer_state", None) if same_optimizer else None
