@@ -110,3 +110,23 @@ def test_a_logger_receives_epoch_values(data, tmp_path):
     header, *rows = text.strip().splitlines()
     assert "train_loss" in header and "val_loss" in header
     assert len(rows) >= 4
+
+
+def test_optimizers_that_need_a_closure_train_on_fused_steps(data):
+    X, y = data
+    task = RegressionTask(4, optimizer="lbfgs", learning_rate=0.5)
+    task.automatic_optimization = False
+    dm = NumpyDataModule.from_xy_dataset(X, y, test_size=None, batch_size=64, seed=0)
+    dm.fused_steps = True
+    before = float(
+        torch.nn.functional.mse_loss(
+            task(torch.as_tensor(X).float()).squeeze(), torch.as_tensor(y).float()
+        )
+    )
+    flash.Trainer(max_epochs=3, **QUIET).fit(task, datamodule=dm)
+    after = float(
+        torch.nn.functional.mse_loss(
+            task(torch.as_tensor(X).float()).squeeze(), torch.as_tensor(y).float()
+        )
+    )
+    assert after < 0.01 * before

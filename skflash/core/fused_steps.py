@@ -10,6 +10,8 @@ Trainer still runs the loop: epochs, validation, callbacks, loggers, precision, 
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import pytorch_lightning as pl
@@ -82,13 +84,17 @@ class FusedSteps:
         step_schedulers = [c for c in self.trainer.lr_scheduler_configs if c.interval == "step"]
         totals = _LogTotals()
         convert = _input_conversion(self.trainer)
+        needs_closure = _step_needs_closure(type(raw))
         for batch_idx, batch in enumerate(chunk):
             if convert is not None:
                 batch = convert(batch)
             stepper = raw if lean else optimizer
-            # Through a closure, as torch's optimizers allow: LBFGS needs one.
             closure = _StepClosure(self, stepper, lean, batch, batch_idx)
-            stepper.step(closure)
+            if needs_closure:  # e.g. LBFGS, which evaluates the loss several times
+                stepper.step(closure)
+            else:
+                closure()
+                stepper.step()
             for config in step_schedulers:
                 config.scheduler.step()
             totals.add(closure.output["logs"], batch_size_of(batch))
@@ -171,6 +177,16 @@ class _LogTotals:
 
     def means(self) -> dict[str, torch.Tensor]:
         return {name: total / max(self.count, 1) for name, total in self.sums.items()}
+
+
+@functools.cache
+def _step_needs_closure(cls: type) -> bool:
+    """Whether ``cls.step`` requires a closure (LBFGS does; most optimizers take none)."""
+    try:
+        closure = inspect.signature(cls.step).parameters.get("closure")
+    except (TypeError, ValueError):
+        return False
+    return closure is not None and closure.default is inspect.Parameter.empty
 
 
 def _input_conversion(trainer: pl.Trainer) -> Any:
