@@ -110,3 +110,14 @@ def test_numpy_preprocess_rejects_wrong_feature_count():
 
     with pytest.raises(ValueError, match="X has 4 features, but the model was trained on 3"):
         AutoDataset(np.ones((2, 4)), dm.data_pipeline, "predict")
+
+
+def test_plain_torch_datasets_are_accepted():
+    x = torch.randn(20, 3)
+    y = x.sum(dim=1)
+    train = torch.utils.data.TensorDataset(x, y)
+    val = torch.utils.data.TensorDataset(x[:6], y[:6])
+    dm = DataModule(train_dataset=train, val_dataset=val, batch_size=4)
+    batches = list(dm.train_dataloader())
+    assert len(batches) == 5 and batches[0][0].shape == (4, 3)
+    assert sum(len(b[0]) for b in dm.val_dataloader()) == 6

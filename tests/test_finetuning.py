@@ -64,3 +64,15 @@ def test_unknown_strategy_and_model_without_backbone():
     task = flash.Task(torch.nn.Linear(2, 1), loss_fn=torch.nn.functional.mse_loss)
     with pytest.raises(AttributeError, match="has no `backbone` module"):
         flash.Trainer(**QUIET).finetune(task, strategy="freeze")
+
+
+def test_strategy_instances_behave_like_their_names():
+    from skflash.core.finetuning import NoFreeze
+
+    X = np.random.default_rng(0).normal(size=(32, 3))
+    dm = NumpyDataModule.from_xy_dataset(X, X.sum(axis=1), batch_size=8)
+    task = flash.Task(torch.nn.Linear(3, 1), loss_fn=torch.nn.functional.mse_loss)  # no backbone
+    flash.Trainer(max_epochs=1, **QUIET).finetune(task, datamodule=dm, strategy="no_freeze")
+    flash.Trainer(max_epochs=1, **QUIET).finetune(task, datamodule=dm, strategy=NoFreeze())
+    with pytest.raises(AttributeError, match="backbone"):
+        flash.Trainer(max_epochs=1, **QUIET).finetune(task, datamodule=dm, strategy="freeze")

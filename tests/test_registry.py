@@ -73,3 +73,14 @@ def test_mlp_backbone_options():
     assert isinstance(identity, nn.Identity) and width == 5
     with pytest.raises(ValueError, match="Unknown activation"):
         TABULAR_BACKBONES.get("mlp")(5, activation="swishy")
+
+
+def test_only_functions_and_classes_can_be_registered():
+    registry = FlashRegistry("things")
+    with pytest.raises(TypeError, match="Only functions and classes"):
+        registry(nn.Linear(2, 2), name="instance")
+    with pytest.raises(TypeError, match="Only functions and classes"):
+        registry(3, name="number")
+    registry(nn.Linear, name="cls")
+    registry(len, name="builtin")
+    assert registry.available_keys() == ["builtin", "cls"]

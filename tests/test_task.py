@@ -130,3 +130,19 @@ def test_unaligned_output_shape_does_not_broadcast():
     y_hat, y = torch.zeros(4, 1), torch.arange(4.0)
     loss, _ = task.compute_loss(y_hat, y)
     assert torch.isclose(loss, (y**2).mean())
+
+
+def test_each_loss_is_logged_under_its_name_in_every_stage():
+    x, y = _data()
+    nll_like = {"mse": F.mse_loss, "l1": F.l1_loss}
+    for loss_fn, names in [(F.mse_loss, {"mse_loss"}), (nll_like, {"mse", "l1"})]:
+        task = flash.Task(nn.Linear(3, 1), loss_fn=loss_fn)
+        dm = NumpyDataModule.from_xy_dataset(x, y, val_split=0.25, batch_size=16)
+        trainer = flash.Trainer(max_epochs=1, **QUIET)
+        trainer.fit(task, datamodule=dm)
+        logged = set(trainer.callback_metrics)
+        trainer.test(task, datamodule=dm, verbose=False)
+        logged |= set(trainer.callback_metrics)
+        for stage in ("train", "val", "test"):
+            assert f"{stage}_loss" in logged
+            assert {f"{stage}_{name}" for name in names} <= logged, logged

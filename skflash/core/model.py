@@ -240,6 +240,14 @@ class Task(FusedSteps, pl.LightningModule):
         total = sum(losses.values()) if len(losses) > 1 else next(iter(losses.values()))
         return total, losses
 
+    @property
+    def single_loss_name(self) -> str | None:
+        """The name of the Task's only loss (logged beside ``<stage>_loss``), else None."""
+        if len(self.loss_fn) != 1:
+            return None
+        name = next(iter(self.loss_fn))
+        return None if name == "loss" else name
+
     def to_metrics_format(self, y_hat: Any) -> Any:
         """What metrics receive instead of raw model outputs (e.g. probabilities)."""
         return y_hat
@@ -269,9 +277,13 @@ class Task(FusedSteps, pl.LightningModule):
         """Log ``<stage>_<name>`` for each value, averaged over the epoch.
 
         A torchmetrics metric is logged as the object, so Lightning computes it over the
-        whole epoch rather than averaging per-batch values.
+        whole epoch rather than averaging per-batch values. A single loss is logged under
+        its own name too (``train_mse_loss`` beside ``train_loss``), as several are.
         """
         metrics = self._metric_fns[stage]
+        alias = self.single_loss_name
+        if alias is not None and "loss" in logs:
+            logs = {**logs, alias: logs["loss"]}
         for name, value in logs.items():
             metric = metrics.get(name)
             self.log(

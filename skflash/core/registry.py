@@ -6,8 +6,10 @@ string in a config or an estimator parameter is enough to choose one.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from difflib import get_close_matches
+from functools import partial
 from typing import Any
 
 
@@ -70,9 +72,10 @@ class FlashRegistry:
     def _register(
         self, fn: Callable, name: str | None, override: bool, metadata: dict[str, Any]
     ) -> None:
-        if not callable(fn):
+        if not (inspect.isroutine(fn) or inspect.isclass(fn) or isinstance(fn, partial)):
             raise TypeError(
-                f"Only functions and classes can be registered in {self.name!r}; got {fn!r}."
+                f"Only functions and classes can be registered in {self.name!r}; got {fn!r}. "
+                "Register a function or class that builds it instead."
             )
         key = name if name is not None else fn.__name__
         if not isinstance(key, str) or not key:

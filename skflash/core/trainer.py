@@ -17,7 +17,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BaseFinetuning
 
-from skflash.core.finetuning import _backbone, finetuning_callback
+from skflash.core.finetuning import NoFreeze, _backbone, finetuning_callback
 
 
 @contextlib.contextmanager
@@ -84,7 +84,7 @@ class Trainer(pl.Trainer):
             unfreeze at) or ``"unfreeze_milestones"`` (argument: two epochs).
         """
         callback = finetuning_callback(strategy)
-        if strategy != "no_freeze":
+        if not isinstance(callback, NoFreeze):
             _backbone(model)  # a clear error before training starts
         self.callbacks = [c for c in self.callbacks if not isinstance(c, BaseFinetuning)]
         self.callbacks.append(callback)

@@ -76,13 +76,14 @@ class DataModule(pl.LightningDataModule):
     def postprocess(self) -> Postprocess:
         return self.data_pipeline.postprocess
 
-    def _loader(self, dataset: Any, shuffle: bool = False) -> DataLoader | ChunkedBatchLoader:
+    def _loader(
+        self, dataset: Any, stage: str, shuffle: bool = False
+    ) -> DataLoader | ChunkedBatchLoader:
         generator = None
         if shuffle and self.seed is not None:
             generator = torch.Generator()
             generator.manual_seed(int(self.seed))
         if self.fused_steps and getattr(dataset, "fetches_batches", False):
-            stage = dataset.running_stage
             loader = ChunkedBatchLoader(
                 dataset,
                 self.batch_size,
@@ -94,13 +95,13 @@ class DataModule(pl.LightningDataModule):
                 loader.to(self.trainer.strategy.root_device)
             return loader
         return self.data_pipeline.dataloader(
-            dataset, self.batch_size, shuffle, self.num_workers, generator
+            dataset, self.batch_size, shuffle, self.num_workers, generator, stage=stage
         )
 
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             raise ValueError("This DataModule has no training data: pass train_dataset.")
-        return self._loader(self.train_dataset, shuffle=True)
+        return self._loader(self.train_dataset, "train", shuffle=True)
 
     # A stage without a dataset has no loader at all (rather than an empty one), so the
     # Trainer skips it quietly: these read as "not overridden" when their dataset is None.
@@ -117,13 +118,13 @@ class DataModule(pl.LightningDataModule):
         return None if self.predict_dataset is None else self._predict_dataloader
 
     def _val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_dataset)
+        return self._loader(self.val_dataset, "val")
 
     def _test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_dataset)
+        return self._loader(self.test_dataset, "test")
 
     def _predict_dataloader(self) -> DataLoader:
-        return self._loader(self.predict_dataset)
+        return self._loader(self.predict_dataset, "predict")
 
     def _running_stage(self) -> str:
         trainer = self.trainer

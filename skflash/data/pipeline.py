@@ -214,9 +214,14 @@ class DataPipeline:
         shuffle: bool = False,
         num_workers: int = 0,
         generator: torch.Generator | None = None,
+        stage: str | None = None,
     ) -> DataLoader:
-        """A DataLoader over an AutoDataset; the last incomplete batch is kept."""
-        stage = dataset.running_stage
+        """A DataLoader over a dataset of ``stage``; the last incomplete batch is kept.
+
+        An AutoDataset knows its stage; any other torch Dataset is loaded as the stage
+        of the loader asking for it.
+        """
+        stage = getattr(dataset, "running_stage", None) or stage or "train"
         batched = getattr(dataset, "fetches_batches", False)
         shuffle = shuffle and not isinstance(dataset, torch.utils.data.IterableDataset)
         return DataLoader(

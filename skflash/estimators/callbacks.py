@@ -16,6 +16,13 @@ def _scalar(value: Any) -> Any:
     return float(value.item()) if isinstance(value, torch.Tensor) else value
 
 
+def _epoch_values(logged: Any, pl_module: pl.LightningModule) -> dict[str, Any]:
+    """The train and val values of an epoch, without the duplicate name of a single loss."""
+    alias = getattr(pl_module, "single_loss_name", None)
+    skip = {f"train_{alias}", f"val_{alias}"} if alias else set()
+    return {k: v for k, v in logged.items() if k.startswith(("train_", "val_")) and k not in skip}
+
+
 class TrainingDivergedError(FloatingPointError, ValueError):
     """The training loss stopped being a finite number.
 
@@ -40,7 +47,7 @@ class History(Callback):
         # Fused steps leave their values on the module; a Task on Lightning's own loop logs them.
         logged = getattr(pl_module, "epoch_metrics", None) or trainer.callback_metrics
         row: dict[str, Any] = {"epoch": trainer.current_epoch}
-        row.update((k, v.detach()) for k, v in logged.items() if k.startswith(("train_", "val_")))
+        row.update((k, v.detach()) for k, v in _epoch_values(logged, pl_module).items())
         loss = row.get("train_loss")
         if loss is not None and not math.isfinite(_scalar(loss)):
             raise TrainingDivergedError(
@@ -93,9 +100,7 @@ class EpochPrinter(Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logged = {**trainer.callback_metrics, **getattr(pl_module, "epoch_metrics", {})}
         values = {
-            name: _scalar(value)
-            for name, value in sorted(logged.items())
-            if name.startswith(("train_", "val_"))
+            name: _scalar(value) for name, value in sorted(_epoch_values(logged, pl_module).items())
         }
         text = "  ".join(f"{name}={value:.5g}" for name, value in values.items())
         print(f"epoch {trainer.current_epoch + 1:>4}/{trainer.max_epochs}  {text}", file=sys.stdout)
