@@ -344,3 +344,36 @@ def test_partial_fit_with_other_classes_is_refused():
 def test_verbose_2_writes_no_files(diabetes, tmp_path, capsys):
     FlashRegressor(max_epochs=2, verbose=2, random_state=0).fit(*diabetes)
     assert os.listdir(tmp_path) == []
+
+
+# Determinism, threads and devices ----------------------------------------------------
+def test_fit_leaves_deterministic_algorithms_as_the_user_set_them(diabetes):
+    torch.use_deterministic_algorithms(True)
+    try:
+        FlashRegressor(**QUICK).fit(*diabetes)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    FlashRegressor(**QUICK).fit(*diabetes)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_threaded_search_gives_the_sequential_results(diabetes):
+    from joblib import parallel_config
+
+    grid = {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2], "max_epochs": [5]}
+    sequential = GridSearchCV(FlashRegressor(random_state=0), grid, cv=2).fit(*diabetes)
+    with parallel_config("threading", n_jobs=4):
+        threaded = GridSearchCV(FlashRegressor(random_state=0), grid, cv=2).fit(*diabetes)
+    np.testing.assert_array_equal(
+        threaded.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"]
+    )
+
+
+def test_pickled_models_carry_no_training_device_tensors(diabetes):
+    reg = FlashRegressor(**QUICK).fit(*diabetes)
+    reg.predict(diabetes[0])  # fills the scaling cache
+    twin = pickle.loads(pickle.dumps(reg))
+    assert not hasattr(twin.task_, "epoch_metrics")
+    assert twin.task_.preprocess._affine == {}
+    np.testing.assert_array_equal(twin.predict(diabetes[0]), reg.predict(diabetes[0]))

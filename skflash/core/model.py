@@ -177,6 +177,12 @@ class Task(FusedSteps, pl.LightningModule):
         for key in [k for k, v in self.hparams.items() if not _is_plain(v)]:
             del self.hparams[key]  # checkpoints keep plain values only
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles without the last fit's epoch values (tensors on the training device)."""
+        state = super().__getstate__()
+        state.pop("epoch_metrics", None)
+        return state
+
     # ------------------------------------------------------------------ data pipeline
     @property
     def preprocess(self) -> Preprocess:

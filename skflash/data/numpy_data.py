@@ -153,6 +153,10 @@ class NumpyPreprocess(Preprocess):
         self.y_scale: np.ndarray | None = None
         self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles without the cached scaling tensors (rebuilt on whatever device predicts)."""
+        return {**vars(self), "_affine": {}}
+
     def state_dict(self) -> dict[str, Any]:
         def plain(a: Any) -> Any:
             return None if a is None else np.asarray(a).tolist()

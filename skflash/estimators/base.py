@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import threading
 from typing import Any
 
 import numpy as np
@@ -204,6 +205,10 @@ HINTS = {
     ),
     "random_state": "Use an integer to make fits reproducible.",
 }
+
+
+#: Held while torch's global generator is seeded and a network built from it.
+_SEEDING = threading.Lock()
 
 
 def _is_string_column(values: Any) -> bool:
@@ -555,6 +560,8 @@ class BaseFlashEstimator(BaseEstimator):
 
         random_state = check_random_state(params["random_state"])
         split_seed, init_seed, shuffle_seed = random_state.randint(np.iinfo(np.int32).max, size=3)
+        # The initial weights come from torch's global generator: seeding it and building
+        # the network happen under one lock, so fits in other threads cannot interleave.
 
         train = (X, y) if sample_weight is None else (X, y, sample_weight)
         val = None
@@ -564,7 +571,6 @@ class BaseFlashEstimator(BaseEstimator):
         verbose = int(params["verbose"])
         devices = None if torch.cuda.is_available() else []  # the global RNGs are left alone
         with torch.random.fork_rng(devices=devices), quiet_lightning(verbose < 2):
-            torch.manual_seed(int(init_seed))
             if continuing:
                 task = self.task_
                 task.preprocess.learn_statistics = False
@@ -586,7 +592,9 @@ class BaseFlashEstimator(BaseEstimator):
                 )
             else:
                 dtype = self._training_dtype(X, params["precision"])
-                task = self._build_task(params, X.shape[1], y, epochs)
+                with _SEEDING, torch.random.fork_rng(devices=devices):
+                    torch.manual_seed(int(init_seed))
+                    task = self._build_task(params, X.shape[1], y, epochs)
                 task.preprocess = NumpyPreprocess(
                     standardize_inputs=params["standardize_inputs"],
                     standardize_target=self._standardize_target(),
@@ -615,6 +623,7 @@ class BaseFlashEstimator(BaseEstimator):
             )
             history, best, callbacks = self._callbacks(params, early_stopping=val is not None)
             trainer = self._trainer(params, callbacks, epochs)
+            torch.manual_seed(int(init_seed))  # what training draws (dropout), in this fit
             trainer.fit(task, datamodule=datamodule)
         optimizer_state = trainer.optimizers[0].state_dict() if trainer.optimizers else None
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
