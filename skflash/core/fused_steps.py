@@ -16,7 +16,15 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.callbacks import (
+    BaseFinetuning,
+    Callback,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    ModelSummary,
+    ProgressBar,
+)
 from pytorch_lightning.plugins.precision import DoublePrecision, Precision
 from pytorch_lightning.strategies import SingleDeviceStrategy
 from pytorch_lightning.utilities.model_helpers import is_overridden
@@ -31,40 +39,159 @@ STEP_HOOKS = (
     "on_before_zero_grad",
     "optimizer_step",
     "optimizer_zero_grad",
+    "on_train_batch_start",
+    "on_train_batch_end",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_test_batch_start",
+    "on_test_batch_end",
 )
+#: Callback hooks whose override means the callback watches batches or steps.
+CALLBACK_STEP_HOOKS = (
+    "on_train_batch_start",
+    "on_train_batch_end",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_test_batch_start",
+    "on_test_batch_end",
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+)
+#: Callbacks that act on epochs, or only display what they are given.
+_EPOCH_CALLBACKS = (EarlyStopping, BaseFinetuning, ProgressBar, ModelSummary)
+
+
+def observes_steps(callback: Callback) -> bool:
+    """Whether ``callback`` needs to see every batch and optimizer step."""
+    if getattr(callback, "ignores_steps", False) or isinstance(callback, _EPOCH_CALLBACKS):
+        return False
+    if isinstance(callback, LearningRateMonitor):
+        return callback.logging_interval != "epoch"
+    if isinstance(callback, ModelCheckpoint):  # saving every n steps, or by time
+        return bool(getattr(callback, "_every_n_train_steps", 1)) or (
+            getattr(callback, "_train_time_interval", 1) is not None
+        )
+    return any(is_overridden(hook, callback, Callback) for hook in CALLBACK_STEP_HOOKS)
 
 
 class FusedSteps:
     """Mixin for a LightningModule with a ``step(batch, batch_idx)`` returning
-    ``{"loss", "logs"}`` and a ``_log_stage(stage, logs, batch_size)``."""
+    ``{"loss", "logs"}`` and a ``_log_stage(stage, logs, batch_size)``.
+
+    It owns the choice between the two ways a fit runs (:meth:`fuses_steps`): fused
+    epochs, or Lightning's own loop of one step per batch with automatic optimization.
+    A DataModule that can hand out epoch chunks asks it which loaders to build.
+    """
 
     #: Whether fused steps report their epoch values through ``self.log`` (for loggers,
     #: callbacks and the progress bar). Lightning's logging costs about a millisecond per
     #: value; a caller that reads :attr:`epoch_metrics` instead may switch it off.
     log_epoch_metrics = True
+    #: Whether fused steps may bypass Lightning's optimizer wrapper and ``global_step``
+    #: when nothing observes them (see :meth:`_skips_step_bookkeeping`). Off by default,
+    #: so that a Trainer a user keeps counts its steps; the estimators, which own and
+    #: discard their Trainer, switch it on.
+    lean_steps = False
+
+    # ------------------------------------------------------------------ the decision
+    @property
+    def automatic_optimization(self) -> bool:
+        """Lightning's flag: False while the fit runs fused epochs (manual optimization)."""
+        return self._automatic_optimization and not self.fuses_steps()
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value: bool) -> None:
+        self._automatic_optimization = value
+
+    def fuses_steps(self) -> bool:
+        """Whether the current fit runs fused epochs: decided once per Trainer.
+
+        Fused when the DataModule offers epoch chunks and nothing needs Lightning's
+        per-batch loop: no gradient clipping or accumulation, no ``max_steps``,
+        ``val_check_interval`` or ``limit_*_batches``, one device, no callback that
+        watches batches or steps (a ``LearningRateMonitor`` by step, a checkpoint every
+        n steps, any batch hook), no override of a step or batch hook or of the stage
+        steps in a subclass, and no logger together with a subclass's own ``step``
+        (whose step-level logs would be collapsed). Otherwise Lightning runs every
+        batch as it documents, with automatic optimization.
+        """
+        trainer = self._trainer
+        if trainer is None or not self._automatic_optimization:
+            return False
+        cached = getattr(self, "_fuse_decision", None)
+        if cached is not None and cached[0] is trainer:
+            return cached[1]
+        decision = self._decide_fusing(trainer)
+        self._fuse_decision = (trainer, decision)
+        return decision
+
+    def _decide_fusing(self, trainer: pl.Trainer) -> bool:
+        datamodule = trainer.datamodule
+        if datamodule is None or not datamodule.offers_fused_steps():
+            return False
+        if trainer.gradient_clip_val or trainer.accumulate_grad_batches != 1:
+            return False
+        if trainer.max_steps != -1 or trainer.val_check_interval != 1.0:
+            return False
+        limits = (trainer.limit_train_batches, trainer.limit_val_batches)
+        if any(limit != 1.0 for limit in limits):
+            return False
+        if not isinstance(trainer.strategy, SingleDeviceStrategy):
+            return False
+        if self._overrides_step_dispatch():
+            return False
+        if any(is_overridden(hook, self, pl.LightningModule) for hook in STEP_HOOKS):
+            return False
+        if trainer.loggers and self._overrides("step"):
+            return False
+        return not any(observes_steps(callback) for callback in trainer.callbacks)
+
+    def _overrides(self, name: str) -> bool:
+        """Whether a subclass replaces ``name`` of the class that brings fused steps."""
+        owner = next(k for k in type(self).__mro__ if name in vars(k))
+        return not vars(owner).get("_brings_fused_steps", False)
+
+    def _overrides_step_dispatch(self) -> bool:
+        return any(
+            self._overrides(name) for name in ("training_step", "validation_step", "test_step")
+        )
 
     def on_fit_start(self) -> None:
-        self._lean = self._skips_step_bookkeeping()
+        self._lean = self.fuses_steps() and self._skips_step_bookkeeping()
         self.epoch_metrics: dict[str, torch.Tensor] = {}
+
+    def on_fit_end(self) -> None:
+        self._fuse_decision = None
+
+    def on_train_epoch_end(self) -> None:
+        """Step the epoch schedulers of fused epochs, once validation has run.
+
+        Lightning leaves schedulers to manual optimization; stepping them here, after the
+        epoch's validation, gives ``ReduceLROnPlateau`` this epoch's ``val_loss``.
+        """
+        if not self.fuses_steps():
+            return
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval == "epoch" and (self.current_epoch + 1) % config.frequency == 0:
+                self._step_epoch_scheduler(config)
 
     def _skips_step_bookkeeping(self) -> bool:
         """Whether backward and optimizer steps may bypass Lightning's per-step machinery.
 
         Lightning's LightningOptimizer and ``manual_backward`` cost ~90 µs per step: the
         per-step hooks, precision handling and the step counter (``global_step``). They
-        are skipped only when nothing can observe them: plain precision on one device,
-        no logger, no ``max_steps``, no override of a step hook, and only callbacks that
-        declare ``ignores_steps = True`` (or EarlyStopping, which acts on epochs).
-        Otherwise the fused loop steps through Lightning like any manual optimization.
+        are skipped only when :attr:`lean_steps` allows it and nothing can observe them:
+        plain precision, no logger, and only callbacks that declare
+        ``ignores_steps = True`` (or EarlyStopping, which acts on epochs).
         """
         trainer = self.trainer
+        if not self.lean_steps:
+            return False
         if type(trainer.precision_plugin) not in (Precision, DoublePrecision):
             return False
-        if not isinstance(trainer.strategy, SingleDeviceStrategy):
-            return False
-        if trainer.loggers or trainer.max_steps != -1:
-            return False
-        if any(is_overridden(hook, self, pl.LightningModule) for hook in STEP_HOOKS):
+        if trainer.loggers:
             return False
         return all(
             getattr(callback, "ignores_steps", False) or isinstance(callback, EarlyStopping)
@@ -99,13 +226,13 @@ class FusedSteps:
                 config.scheduler.step()
             totals.add(closure.output["logs"], batch_size_of(batch))
         self._log_totals("train", totals)
-        for config in self.trainer.lr_scheduler_configs:
-            if config.interval == "epoch":
-                self._step_epoch_scheduler(config)
 
     def _step_epoch_scheduler(self, config: Any) -> None:
         if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            value = self.trainer.callback_metrics.get(config.monitor or "val_loss")
+            name = config.monitor or "val_loss"
+            value = getattr(self, "epoch_metrics", {}).get(name)
+            if value is None:
+                value = self.trainer.callback_metrics.get(name)
             if value is not None:
                 config.scheduler.step(value)
         else:

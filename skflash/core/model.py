@@ -115,6 +115,8 @@ class Task(FusedSteps, pl.LightningModule):
     2
     """
 
+    _brings_fused_steps = True  # its stage steps dispatch epoch chunks to the fused loop
+
     #: The Preprocess a subclass builds when none is given (also when loading a checkpoint).
     preprocess_cls: type[Preprocess] | None = None
     #: The Postprocess a subclass builds when none is given.

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from skflash.data.auto_dataset import AutoDataset
+from skflash.data.sampling import EpochPermutation
 
 
 class BatchChunk:
@@ -126,7 +127,7 @@ class ChunkedBatchLoader:
 
     def __iter__(self) -> Iterator[BatchChunk]:
         n = len(self._samples)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        order = EpochPermutation(n, self.generator).permutation() if self.shuffle else None
         yield BatchChunk(self._samples, order, self.batch_size, self.transform)
 
 

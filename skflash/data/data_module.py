@@ -34,10 +34,12 @@ class DataModule(pl.LightningDataModule):
     seed : int, optional
         Seeds the training loader's shuffling, so that two fits see the same order.
     fused_steps : bool, default=False
-        Hand the Trainer one :class:`~skflash.data.batch_loader.BatchChunk` per epoch when
-        a dataset fetches whole batches, so the Task runs the epoch's optimizer steps in
-        one Lightning step (the Task must use manual optimization). Datasets that need
-        per-sample hooks keep ordinary loaders.
+        Offer fused epochs: when a dataset fetches whole batches and the Task being fitted
+        chooses them (see :meth:`skflash.core.fused_steps.FusedSteps.fuses_steps`), hand
+        the Trainer one :class:`~skflash.data.batch_loader.BatchChunk` per epoch, so the
+        Task runs the epoch's optimizer steps in one Lightning step. Otherwise, and always
+        for prediction, the loaders are ordinary per-batch DataLoaders; both draw the
+        same order of samples from ``seed``.
     """
 
     def __init__(
@@ -83,7 +85,7 @@ class DataModule(pl.LightningDataModule):
         if shuffle and self.seed is not None:
             generator = torch.Generator()
             generator.manual_seed(int(self.seed))
-        if self.fused_steps and getattr(dataset, "fetches_batches", False):
+        if stage != "predict" and self.offers_fused_steps(dataset) and self._task_fuses():
             loader = ChunkedBatchLoader(
                 dataset,
                 self.batch_size,
@@ -97,6 +99,16 @@ class DataModule(pl.LightningDataModule):
         return self.data_pipeline.dataloader(
             dataset, self.batch_size, shuffle, self.num_workers, generator, stage=stage
         )
+
+    def offers_fused_steps(self, dataset: Any = None) -> bool:
+        """Whether this DataModule can hand out epoch chunks (of ``dataset``, or training)."""
+        dataset = self.train_dataset if dataset is None else dataset
+        return self.fused_steps and getattr(dataset, "fetches_batches", False)
+
+    def _task_fuses(self) -> bool:
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        fuses = getattr(module, "fuses_steps", None)
+        return bool(fuses is not None and fuses())
 
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:

@@ -23,6 +23,7 @@ from skflash.data.process import (
     Postprocess,
     Preprocess,
 )
+from skflash.data.sampling import EpochPermutation
 
 
 class HookError(RuntimeError):
@@ -227,11 +228,10 @@ class DataPipeline:
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=EpochPermutation(len(dataset), generator) if shuffle else None,
             num_workers=num_workers,
             collate_fn=self.loader_collate(stage, batched),
             drop_last=False,
-            generator=generator if shuffle else None,
             persistent_workers=num_workers > 0,
         )
 

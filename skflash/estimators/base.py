@@ -8,9 +8,11 @@ look like.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -56,8 +58,6 @@ from skflash.estimators.quiet import quiet_lightning
 PREDICT_BATCH_SIZE = 8192
 #: Trainer arguments the estimator sets from its own parameters.
 _OWN_TRAINER_ARGS = ("max_epochs", "accelerator", "devices", "precision", "callbacks")
-#: Trainer arguments that need Lightning's automatic optimization (one step per batch).
-_AUTOMATIC_ONLY = ("gradient_clip_val", "accumulate_grad_batches")
 
 
 #: The parameters both estimators share, documented once; ``{loss}`` is each one's own.
@@ -207,8 +207,22 @@ HINTS = {
 }
 
 
-#: Held while torch's global generator is seeded and a network built from it.
+#: Held while torch's global generator is seeded, read or restored by a fit.
 _SEEDING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _global_rng_kept(devices: Any) -> Iterator[None]:
+    """Restore torch's global generators afterwards, saving and restoring under the lock
+    (a restore in one thread must not land between another's seeding and its use)."""
+    with _SEEDING:
+        kept = torch.random.fork_rng(devices=devices)
+        kept.__enter__()
+    try:
+        yield
+    finally:
+        with _SEEDING:
+            kept.__exit__(None, None, None)
 
 
 def _is_string_column(values: Any) -> bool:
@@ -470,9 +484,6 @@ class BaseFlashEstimator(BaseEstimator):
         size = params["batch_size"]
         return min(200, n_samples) if size == "auto" else size
 
-    def _uses_fused_steps(self) -> bool:
-        return not any(k in routing.routed(self, "trainer__") for k in _AUTOMATIC_ONLY)
-
     def _trainer(self, params: dict[str, Any], callbacks: list[Callback], epochs: int) -> Trainer:
         verbose = int(params["verbose"])
         kwargs: dict[str, Any] = {
@@ -570,7 +581,7 @@ class BaseFlashEstimator(BaseEstimator):
 
         verbose = int(params["verbose"])
         devices = None if torch.cuda.is_available() else []  # the global RNGs are left alone
-        with torch.random.fork_rng(devices=devices), quiet_lightning(verbose < 2):
+        with _global_rng_kept(devices), quiet_lightning(verbose < 2):
             if continuing:
                 task = self.task_
                 task.preprocess.learn_statistics = False
@@ -602,7 +613,6 @@ class BaseFlashEstimator(BaseEstimator):
                     target_dtype=self._target_dtype(dtype),
                 )
                 task.to(dtype)
-            fused = self._uses_fused_steps()
             datamodule = NumpyDataModule.from_arrays(
                 train,
                 val=val,
@@ -610,9 +620,9 @@ class BaseFlashEstimator(BaseEstimator):
                 postprocess=task.postprocess,
                 batch_size=self._batch_size(params, len(train[0])),
                 seed=int(shuffle_seed),
-                fused_steps=fused,
+                fused_steps=True,  # offered: the Task takes them when nothing watches steps
             )
-            task.automatic_optimization = not fused
+            task.lean_steps = True  # this fit's Trainer is private: its step count unread
             # Lightning's logging costs ~1 ms per value and epoch: only pay it when something
             # reads logged values (early stopping, the user's callbacks, a logger).
             task.log_epoch_metrics = bool(
@@ -623,7 +633,8 @@ class BaseFlashEstimator(BaseEstimator):
             )
             history, best, callbacks = self._callbacks(params, early_stopping=val is not None)
             trainer = self._trainer(params, callbacks, epochs)
-            torch.manual_seed(int(init_seed))  # what training draws (dropout), in this fit
+            with _SEEDING:  # what training draws (dropout); never while a network is built
+                torch.manual_seed(int(init_seed))
             trainer.fit(task, datamodule=datamodule)
         optimizer_state = trainer.optimizers[0].state_dict() if trainer.optimizers else None
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
