@@ -137,7 +137,7 @@ def test_set_params_routes(data):
         ({"trainer__max_epochs": 3}, ValueError, "own parameter 'max_epochs'"),
         ({"optimizer": "adma"}, ValueError, "Unknown optimizer 'adma'"),
         ({"loss": "mse2"}, ValueError, "'loss' parameter of FlashRegressor must be one of 'mse'"),
-        ({"backbone": "resnet"}, KeyError, "Available keys"),
+        ({"backbone": "resnet"}, ValueError, "Unknown backbone 'resnet'. Choose one of"),
         (
             {"learning_rate": -1},
             ValueError,

@@ -377,3 +377,62 @@ def test_pickled_models_carry_no_training_device_tensors(diabetes):
     assert not hasattr(twin.task_, "epoch_metrics")
     assert twin.task_.preprocess._affine == {}
     np.testing.assert_array_equal(twin.predict(diabetes[0]), reg.predict(diabetes[0]))
+
+
+# Found by trying the package as users do ----------------------------------------------
+def test_interrupted_warm_start_into_half_precision_keeps_the_old_model(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=3, random_state=0).fit(X, y)
+    before = reg.predict(X)
+    reg.set_params(warm_start=True, precision="bf16-true", callbacks=[RaiseAt(KeyboardInterrupt())])
+    with pytest.raises(KeyboardInterrupt):
+        reg.fit(X, y)
+    np.testing.assert_array_equal(reg.predict(X), before)
+
+
+def test_routed_numpy_scalars_are_plain_numbers(diabetes):
+    reg = FlashRegressor(
+        optimizer="sgd",
+        optimizer__momentum=np.float32(0.9),
+        optimizer__nesterov=np.bool_(True),
+        trainer__gradient_clip_val=np.int64(1),
+        max_epochs=2,
+        random_state=0,
+    ).fit(*diabetes)
+    assert reg.n_iter_ == 2
+    FlashRegressor(optimizer__betas=(np.float32(0.9), np.float64(0.99)), max_epochs=2).fit(
+        *diabetes
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"backbone": "mpl"}, "did you mean 'mlp'"),
+        ({"loss": torch.nn.L1Loss}, "not the class"),
+        ({"optimizer__lr": 0.01}, "'learning_rate', not optimizer__lr"),
+    ],
+)
+def test_mistakes_users_make_get_value_errors(diabetes, params, message):
+    with pytest.raises(ValueError, match=message):
+        FlashRegressor(max_epochs=2, **params).fit(*diabetes)
+
+
+def test_explicit_optimizer_weight_decay_replaces_the_auto_rule():
+    kwargs = FlashRegressor(optimizer="adam", optimizer__weight_decay=0.01)._check_params()
+    assert kwargs["optimizer_kwargs"] == {"weight_decay": 0.01}
+
+
+@pytest.mark.parametrize("kind", ["series", "string", "object"])
+def test_every_string_target_gets_the_classifier_hint(diabetes, kind):
+    import pandas as pd
+
+    X, _ = diabetes
+    words = np.array(["hi", "lo"] * 221)
+    y = {
+        "series": pd.Series(words, dtype=object),
+        "string": pd.Series(words, dtype="string"),
+        "object": words.astype(object),
+    }[kind]
+    with pytest.raises(ValueError, match="use FlashClassifier"):
+        FlashRegressor(max_epochs=2).fit(X, y)

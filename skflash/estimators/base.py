@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
 import inspect
 import threading
 from collections.abc import Iterator
@@ -225,6 +226,11 @@ def _global_rng_kept(devices: Any) -> Iterator[None]:
             kept.__exit__(None, None, None)
 
 
+def _closest(name: str, choices: list[str]) -> str:
+    hint = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else "."
+
+
 def _is_string_column(values: Any) -> bool:
     return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
 
@@ -243,8 +249,10 @@ class _TaskSnapshot:
         self.preprocess = task.preprocess
         self.preprocess_attributes = dict(vars(task.preprocess))
         self.weights = {k: v.detach().clone() for k, v in task.state_dict().items()}
+        self.dtype, self.device = task.dtype, task.device
 
     def restore(self) -> None:
+        self.task.to(device=self.device, dtype=self.dtype)  # a precision may have cast it
         vars(self.task).clear()
         vars(self.task).update(self.attributes)
         vars(self.preprocess).clear()
@@ -361,11 +369,25 @@ class BaseFlashEstimator(BaseEstimator):
                     f"Set {key} with the estimator's own parameter {key!r}, not trainer__{key}."
                 )
         routing.check_kwargs(Trainer.__init__, trainer_kwargs, "trainer__", own=_OWN_TRAINER_ARGS)
-        routing.check_kwargs(optimizer, routing.routed(self, "optimizer__"), "optimizer__")
-        params["optimizer_kwargs"] = {
-            **weight_decay_kwargs(optimizer, params["weight_decay"], params["learning_rate"]),
-            **routing.routed(self, "optimizer__"),
-        }
+        routed_optimizer = routing.routed(self, "optimizer__")
+        if "lr" in routed_optimizer:
+            raise ValueError(
+                "Set the learning rate with the estimator's own parameter 'learning_rate', "
+                "not optimizer__lr (the learning-rate schedule and weight_decay='auto' "
+                "follow learning_rate)."
+            )
+        routing.check_kwargs(optimizer, routed_optimizer, "optimizer__")
+        decay = {}
+        if "weight_decay" not in routed_optimizer:  # an explicit one replaces the rule
+            decay = weight_decay_kwargs(optimizer, params["weight_decay"], params["learning_rate"])
+        params["optimizer_kwargs"] = {**decay, **routed_optimizer}
+        if isinstance(params["backbone"], str) and params["backbone"] not in TABULAR_BACKBONES:
+            raise InvalidParameterError(
+                f"Unknown backbone {params['backbone']!r}"
+                + _closest(params["backbone"], TABULAR_BACKBONES.available_keys())
+                + f" Choose one of {TABULAR_BACKBONES.available_keys()}, or pass an "
+                "nn.Module class or instance."
+            )
         return params
 
     def _validate_X(self, X: Any) -> Any:
@@ -419,6 +441,7 @@ class BaseFlashEstimator(BaseEstimator):
         X = self._validate_X(X)
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
+        self._check_target_kind(y)
         X, y = self._validated(X, y, reset=reset, multi_output=True, y_numeric=self._y_numeric)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
@@ -723,6 +746,9 @@ class BaseFlashEstimator(BaseEstimator):
     def _target_weight(self, y: np.ndarray) -> np.ndarray | None:
         """Per-sample weights that come from the target (class weights), or None."""
         return None
+
+    def _check_target_kind(self, y: Any) -> None:
+        """Refuse a kind of target the estimator cannot learn, before any conversion."""
 
     def _check_kept_target(self, y: np.ndarray) -> None:
         """Check the target left once zero-weight samples are dropped."""

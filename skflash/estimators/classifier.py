@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -72,7 +73,13 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
 
     _y_numeric = False
     _own_constraints = {
-        "loss": (Options(("auto",)), Satisfies(callable, "a callable loss(logits, y)")),
+        "loss": (
+            Options(("auto",)),
+            Satisfies(
+                lambda f: callable(f) and not inspect.isclass(f),
+                "a callable loss(logits, y) (a loss module instance, not the class)",
+            ),
+        ),
         "class_weight": (
             Options((None, "balanced")),
             InstanceOf((dict,), "a dict {label: weight}"),

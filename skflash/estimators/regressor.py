@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -119,7 +120,11 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     _own_constraints = {
         "loss": (
             Options(tuple(REGRESSION_LOSSES)),
-            Satisfies(callable, "a callable loss(y_hat, y)"),
+            Satisfies(
+                lambda f: callable(f) and not inspect.isclass(f),
+                "a callable loss(y_hat, y) (a loss module instance such as nn.L1Loss(), "
+                "not the class)",
+            ),
         ),
         "standardize_target": (Boolean(),),
     }
@@ -153,13 +158,20 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     def _standardize_target(self) -> bool:
         return bool(self.standardize_target)
 
-    def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
-        if y.dtype.kind not in "fiub":
+    def _check_target_kind(self, y: Any) -> None:
+        values = np.asarray(y)
+        if values.dtype.kind in "fiub" or values.size == 0:
+            return
+        try:
+            values.astype(np.float64)
+        except (TypeError, ValueError):
             raise ValueError(
-                f"{type(self).__name__} needs a numeric target, but y holds {y.dtype} values "
-                f"such as {y.reshape(-1)[0]!r}. For class labels use FlashClassifier; "
-                "otherwise convert y to numbers first."
-            )
+                f"{type(self).__name__} needs a numeric target, but y holds values such as "
+                f"{values.reshape(-1)[0]!r}. For class labels use FlashClassifier; otherwise "
+                "convert y to numbers first."
+            ) from None
+
+    def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
         if fitting:
             self._y_1d = y.ndim == 1
             self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]

@@ -11,6 +11,8 @@ import inspect
 from difflib import get_close_matches
 from typing import Any
 
+import numpy as np
+
 PREFIXES = ("backbone__", "optimizer__", "trainer__")
 
 
@@ -60,10 +62,20 @@ def check_routed_names(
         )
 
 
+def plain(value: Any) -> Any:
+    """numpy scalars (also inside tuples and lists) as the Python numbers torch expects."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list) or (isinstance(value, tuple) and not hasattr(value, "_fields")):
+        return type(value)(plain(v) for v in value)
+    return value
+
+
 def routed(estimator: Any, prefix: str) -> dict[str, Any]:
-    """The routed parameters under ``prefix`` (e.g. ``"trainer__"``), prefix removed."""
+    """The routed parameters under ``prefix`` (e.g. ``"trainer__"``), prefix removed,
+    numpy scalars as Python numbers."""
     return {
-        key[len(prefix) :]: value
+        key[len(prefix) :]: plain(value)
         for key, value in vars(estimator).items()
         if key.startswith(prefix) and is_routed(key)
     }
