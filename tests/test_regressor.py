@@ -96,7 +96,7 @@ def test_grid_search_over_routed_parameters(data, n_jobs):
     assert grid.best_estimator_.get_params()["optimizer__betas"] == (0.9, 0.999)
 
 
-def test_parallel_workers_use_one_torch_thread_each(data):
+def test_parallel_workers_do_not_oversubscribe_the_cores(data):
     X, y = data
     grid = GridSearchCV(
         FlashRegressor(max_epochs=2, random_state=0),
@@ -106,7 +106,10 @@ def test_parallel_workers_use_one_torch_thread_each(data):
         scoring=lambda est, X, y: torch.get_num_threads(),
     )
     grid.fit(X, y)
-    assert set(grid.cv_results_["mean_test_score"]) == {1.0}
+    # Two workers share the cores: each gets its half (at least one thread), whatever
+    # the machine has.
+    expected = max(1, joblib.cpu_count() // 2)
+    assert set(grid.cv_results_["mean_test_score"]) == {float(expected)}
 
 
 def test_cross_val_score_and_clone(data):

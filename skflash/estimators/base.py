@@ -61,82 +61,6 @@ PREDICT_BATCH_SIZE = 8192
 _OWN_TRAINER_ARGS = ("max_epochs", "accelerator", "devices", "precision", "callbacks")
 
 
-#: The parameters both estimators share, documented once; ``{loss}`` is each one's own.
-SHARED_PARAMETERS_DOC = """\
-    backbone : str, nn.Module class or nn.Module, default="mlp"
-        A key of the backbone registry topped with a linear head: ``"mlp"`` (by default
-        two hidden layers of 64 SiLU units; change them with
-        ``backbone__hidden_sizes``, ``backbone__activation``, ``backbone__dropout``) or
-        ``"linear"``; or a module class, built as ``cls(n_features, n_outputs, **backbone__)``;
-        or a module instance, copied at each fit. A module is the whole network.
-{loss}    optimizer : str or torch.optim.Optimizer class, default="adamw"
-        A name such as ``"adam"``, ``"adamw"`` or ``"sgd"``, or a class; its arguments
-        go in as ``optimizer__<arg>``. Every torch optimizer trains well with the
-        defaults, except LBFGS, SparseAdam and Muon, which are refused.
-    learning_rate : float or "auto", default="auto"
-        ``"auto"``: the rate measured to train well for the optimizer (1e-3 for AdamW,
-        Adam, NAdam and RMSprop; 3e-3 RAdam and Adamax; 1e-2 Adagrad and Adafactor;
-        0.1 SGD and ASGD; 1.0 Adadelta; torch's own default for other classes).
-    weight_decay : float or "auto", default="auto"
-        The main regulariser. ``"auto"`` shrinks the weights by 0.1% per step wherever
-        the decay is decoupled (AdamW, Adafactor; Adam, NAdam and RAdam are switched to
-        decoupled decay), i.e. ``weight_decay = 1e-3 / learning_rate``, and is off
-        where it would be an L2 penalty (SGD, Adagrad, RMSprop...), whose right
-        strength depends on the data. A number is passed to the optimizer as its own
-        ``weight_decay``, with torch's meaning.
-    lr_schedule : {"cosine", None}, default="cosine"
-        ``"cosine"`` anneals the learning rate to zero over ``max_epochs`` (smoother
-        convergence); None keeps it constant.
-    batch_size : int or "auto", default="auto"
-        ``"auto"`` is ``min(200, n_samples)``.
-    max_epochs : int, default=200
-        Passes over the training data (per ``fit``; ``partial_fit`` makes one).
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, stop when its loss has
-        not improved for ``patience`` epochs, and keep the best epoch's weights.
-    validation_fraction : float, default=0.1
-    patience : int, default=10
-    standardize_inputs : bool, default=True
-        Centre and scale each feature with the (weighted) training statistics.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the validation split, the initial weights and the shuffling. The global
-        random state of numpy and torch is left alone when it is an integer.
-    accelerator : str, default="cpu"
-        Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
-    devices : int, list or "auto", default="auto"
-    precision : str or int, optional
-        Any Lightning precision except ``"transformer-engine"`` (which needs an NVIDIA
-        GPU): ``"64-true"`` trains in float64, ``"bf16-mixed"``/``"16-mixed"`` under
-        autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. By default
-        training uses the input's float dtype, as scikit-learn does.
-    callbacks : list of Lightning callbacks, optional
-        Copied into each fit.
-    verbose : int, default=0
-        0: silent; 1: one line per epoch with the losses; 2: Lightning's own progress bar,
-        model summary and messages. No files are written at any level unless a logger
-        (``trainer__logger``) or a ModelCheckpoint is passed.
-    warm_start : bool, default=False
-        Make ``fit`` continue training the fitted network instead of starting anew: the
-        optimizer's state carries on, and a fresh learning-rate schedule runs over
-        ``max_epochs``. (``partial_fit`` also keeps the optimizer's state, and trains at
-        the constant ``learning_rate``.)
-    **kwargs
-        Routed parameters: ``backbone__<arg>`` (e.g. ``backbone__hidden_sizes``),
-        ``optimizer__<arg>`` (e.g. ``optimizer__weight_decay``) and ``trainer__<arg>``
-        (any ``pytorch_lightning.Trainer`` argument)."""
-
-
-def with_shared_parameters(loss_doc: str):
-    """Put the shared parameter docs, with this estimator's ``loss`` entry, in its docstring."""
-
-    def decorate(cls: type) -> type:
-        text = SHARED_PARAMETERS_DOC.replace("{loss}", loss_doc).strip()
-        cls.__doc__ = (cls.__doc__ or "").replace("{shared_parameters}", text)
-        return cls
-
-    return decorate
-
-
 #: Every value ``Trainer(precision=...)`` accepts, plus None (train in the input's dtype).
 PRECISIONS = (
     None,
@@ -267,51 +191,17 @@ class BaseFlashEstimator(BaseEstimator):
     #: Parameters of one estimator only, and what they accept; subclasses extend it.
     _own_constraints: dict[str, tuple[Constraint, ...]] = {}
 
-    def __init__(
-        self,
-        *,
-        backbone: Any,
-        loss: Any,
-        optimizer: Any,
-        learning_rate: float,
-        weight_decay: float,
-        lr_schedule: str | None,
-        batch_size: int | str,
-        max_epochs: int,
-        early_stopping: bool,
-        validation_fraction: float,
-        patience: int,
-        standardize_inputs: bool,
-        random_state: Any,
-        accelerator: str,
-        devices: Any,
-        precision: Any,
-        callbacks: list[Callback] | None,
-        verbose: int,
-        warm_start: bool,
-        routed: dict[str, Any],
-    ) -> None:
-        self.backbone = backbone
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.standardize_inputs = standardize_inputs
-        self.random_state = random_state
-        self.accelerator = accelerator
-        self.devices = devices
-        self.precision = precision
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.warm_start = warm_start
+    def _store_parameters(self, arguments: dict[str, Any]) -> None:
+        """Store each constructor argument under its own name, as scikit-learn asks.
+
+        Called by each estimator's ``__init__`` with its ``locals()``: its signature is
+        the list of parameters; ``**kwargs`` holds the routed ones.
+        """
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name not in ("self", "kwargs"):
+                setattr(self, name, arguments[name])
         self._unknown_params: dict[str, Any] = {}
-        self._store_routed(routed)
+        self._store_routed(arguments.get("kwargs", {}))
 
     def _store_routed(self, kwargs: dict[str, Any]) -> None:
         """Routed names become attributes; any other name is kept aside for fit to refuse.

@@ -12,17 +12,11 @@ from pytorch_lightning.callbacks import Callback
 from sklearn.base import RegressorMixin
 from torch import nn
 
-from skflash.estimators.base import BaseFlashEstimator, with_shared_parameters
+from skflash.estimators.base import BaseFlashEstimator
 from skflash.estimators.parameters import Boolean, Options, Satisfies
 from skflash.tasks.regression import REGRESSION_LOSSES, RegressionTask, regression_loss
 
 
-@with_shared_parameters(
-    """    loss : str or callable, default="mse"
-        ``"mse"``, ``"l1"``, ``"huber"``, ``"smooth_l1"``, or ``fn(y_hat, y)``. With
-        ``sample_weight`` a callable must accept ``reduction="none"``.
-"""
-)
 class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     """A PyTorch network trained by a Lightning Trainer, as a scikit-learn regressor.
 
@@ -34,9 +28,74 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
 
     Parameters
     ----------
-    {shared_parameters}
+    backbone : str, nn.Module class or nn.Module, default="mlp"
+        A key of the backbone registry topped with a linear head: ``"mlp"`` (by default
+        two hidden layers of 64 SiLU units; change them with
+        ``backbone__hidden_sizes``, ``backbone__activation``, ``backbone__dropout``) or
+        ``"linear"``; or a module class, built as ``cls(n_features, n_outputs, **backbone__)``;
+        or a module instance, copied at each fit. A module is the whole network.
+    loss : str or callable, default="mse"
+        ``"mse"``, ``"l1"``, ``"huber"``, ``"smooth_l1"``, or ``fn(y_hat, y)``. With
+        ``sample_weight`` a callable must accept ``reduction="none"``.
+    optimizer : str or torch.optim.Optimizer class, default="adamw"
+        A name such as ``"adam"``, ``"adamw"`` or ``"sgd"``, or a class; its arguments
+        go in as ``optimizer__<arg>``. Every torch optimizer trains well with the
+        defaults, except LBFGS, SparseAdam and Muon, which are refused.
+    learning_rate : float or "auto", default="auto"
+        ``"auto"``: the rate measured to train well for the optimizer (1e-3 for AdamW,
+        Adam, NAdam, RMSprop and Rprop; 3e-3 RAdam and Adamax; 1e-2 Adagrad and
+        Adafactor; 0.1 SGD and ASGD; 1.0 Adadelta; torch's default for other classes).
+    weight_decay : float or "auto", default="auto"
+        The main regulariser. ``"auto"`` shrinks the weights by 0.1% per step wherever
+        the decay is decoupled (AdamW, Adafactor; Adam, NAdam and RAdam are switched to
+        decoupled decay), i.e. ``weight_decay = 1e-3 / learning_rate``, and is off
+        where it would be an L2 penalty (SGD, Adagrad, RMSprop...), whose right
+        strength depends on the data. A number is passed to the optimizer as its own
+        ``weight_decay``, with torch's meaning.
+    lr_schedule : {"cosine", None}, default="cosine"
+        ``"cosine"`` anneals the learning rate to zero over ``max_epochs`` (smoother
+        convergence); None keeps it constant.
+    batch_size : int or "auto", default="auto"
+        ``"auto"`` is ``min(200, n_samples)``.
+    max_epochs : int, default=200
+        Passes over the training data (per ``fit``; ``partial_fit`` makes one).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when its loss has
+        not improved for ``patience`` epochs, and keep the best epoch's weights.
+    validation_fraction : float, default=0.1
+    patience : int, default=10
+    standardize_inputs : bool, default=True
+        Centre and scale each feature with the (weighted) training statistics.
     standardize_target : bool, default=True
         Centre and scale the target for training; predictions come back in its units.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split, the initial weights and the shuffling. The global
+        random state of numpy and torch is left alone when it is an integer.
+    accelerator : str, default="cpu"
+        Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
+    devices : int, str or list, default="auto"
+        Lightning devices. More than one is refused unless ``trainer__strategy`` names
+        a multi-process strategy (Lightning's default one re-runs the whole script).
+    precision : str or int, optional
+        Any Lightning precision except ``"transformer-engine"`` (which needs an NVIDIA
+        GPU): ``"64-true"`` trains in float64, ``"bf16-mixed"``/``"16-mixed"`` under
+        autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. By default
+        training uses the input's float dtype, as scikit-learn does.
+    callbacks : list of Lightning callbacks, optional
+        Copied into each fit.
+    verbose : int, default=0
+        0: silent; 1: one line per epoch with the losses; 2: Lightning's own progress bar,
+        model summary and messages. No files are written at any level unless a logger
+        (``trainer__logger``) or a ModelCheckpoint is passed.
+    warm_start : bool, default=False
+        Make ``fit`` continue training the fitted network instead of starting anew: the
+        optimizer's state carries on, and a fresh learning-rate schedule runs over
+        ``max_epochs``. (``partial_fit`` also keeps the optimizer's state, and trains at
+        the constant ``learning_rate``.)
+    **kwargs
+        Routed parameters: ``backbone__<arg>`` (e.g. ``backbone__hidden_sizes``),
+        ``optimizer__<arg>`` (e.g. ``optimizer__weight_decay``) and ``trainer__<arg>``
+        (any ``pytorch_lightning.Trainer`` argument).
 
     Attributes
     ----------
@@ -87,29 +146,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            backbone=backbone,
-            loss=loss,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            lr_schedule=lr_schedule,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            patience=patience,
-            standardize_inputs=standardize_inputs,
-            random_state=random_state,
-            accelerator=accelerator,
-            devices=devices,
-            precision=precision,
-            callbacks=callbacks,
-            verbose=verbose,
-            warm_start=warm_start,
-            routed=kwargs,
-        )
-        self.standardize_target = standardize_target
+        self._store_parameters(locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
