@@ -54,11 +54,21 @@ def test_val_split_out_of_range(bad):
 
 def test_no_sample_is_dropped_and_shuffle_is_seeded():
     dm = DataModule.from_load_data_inputs(list(range(10)), preprocess=Rows(), batch_size=4, seed=3)
-    batches = list(dm.train_dataloader())
+    loader = dm.train_dataloader()
+    batches = list(loader)
     assert [len(b) for b in batches] == [4, 4, 2]
     assert sorted(torch.cat(batches).tolist()) == list(range(10))
-    again = torch.cat(list(dm.train_dataloader())).tolist()
-    assert again == torch.cat(batches).tolist()
+    first = torch.cat(batches).tolist()
+    assert first != list(range(10))  # shuffled
+    assert torch.cat(list(loader)).tolist() != first  # a new order each epoch
+    twin = DataModule.from_load_data_inputs(
+        list(range(10)), preprocess=Rows(), batch_size=4, seed=3
+    )
+    assert torch.cat(list(twin.train_dataloader())).tolist() == first  # the seed fixes it
+    other = DataModule.from_load_data_inputs(
+        list(range(10)), preprocess=Rows(), batch_size=4, seed=4
+    )
+    assert torch.cat(list(other.train_dataloader())).tolist() != first
 
 
 def test_num_workers_is_honoured():

@@ -21,6 +21,9 @@ class TrainableLog(Callback):
         bb = all(p.requires_grad for p in pl_module.backbone.parameters())
         head = all(p.requires_grad for p in pl_module.model.head.parameters())
         self.per_epoch.append((bb, head))
+        linears = [m for m in pl_module.backbone.modules() if isinstance(m, torch.nn.Linear)]
+        self.per_layer = getattr(self, "per_layer", [])
+        self.per_layer.append([m.weight.requires_grad for m in linears])
 
 
 def _fit(strategy, epochs=3):
@@ -34,6 +37,7 @@ def _fit(strategy, epochs=3):
         task, datamodule=dm, strategy=strategy
     )
     changed = any(not torch.equal(before[k], v) for k, v in task.backbone.state_dict().items())
+    _fit.per_layer = log.per_layer
     return log.per_epoch, changed
 
 
@@ -56,6 +60,7 @@ def test_unfreeze_milestones():
     # Backbone has two Linear layers: the last one unfreezes at epoch 1, the rest at 2.
     epochs, _ = _fit(("unfreeze_milestones", (1, 2), 1), epochs=3)
     assert [e[0] for e in epochs] == [False, False, True]
+    assert _fit.per_layer == [[False, False], [False, True], [True, True]]
 
 
 def test_unknown_strategy_and_model_without_backbone():
@@ -74,5 +79,10 @@ def test_strategy_instances_behave_like_their_names():
     task = flash.Task(torch.nn.Linear(3, 1), loss_fn=torch.nn.functional.mse_loss)  # no backbone
     flash.Trainer(max_epochs=1, **QUIET).finetune(task, datamodule=dm, strategy="no_freeze")
     flash.Trainer(max_epochs=1, **QUIET).finetune(task, datamodule=dm, strategy=NoFreeze())
+    assert all(p.requires_grad for p in task.parameters())
+    from skflash.core.finetuning import Freeze
+
+    assert _fit(Freeze()) == _fit("freeze")
+    assert _fit(NoFreeze()) == _fit("no_freeze")
     with pytest.raises(AttributeError, match="backbone"):
         flash.Trainer(max_epochs=1, **QUIET).finetune(task, datamodule=dm, strategy="freeze")

@@ -69,23 +69,26 @@ def test_gradient_clipping_runs_lightnings_loop(data):
 
 
 @pytest.mark.parametrize(
-    ("trainer_kwargs", "steps"),
+    ("trainer_kwargs", "steps", "validations"),
     [
-        ({"max_steps": 10}, 10),
-        ({"limit_train_batches": 0.5}, 4 * 2),
-        ({"limit_train_batches": 3}, 4 * 3),
-        ({"accumulate_grad_batches": 2}, 4 * 2),
-        ({"val_check_interval": 2}, 4 * 4),
-        ({}, 4 * 4),
+        ({"max_steps": 10}, 10, 2),  # the third epoch stops mid-way, before validating
+        ({"limit_train_batches": 0.5}, 4 * 2, 4),
+        ({"limit_train_batches": 3}, 4 * 3, 4),
+        ({"accumulate_grad_batches": 2}, 4 * 2, 4),
+        ({"val_check_interval": 2}, 4 * 4, 8),
+        ({}, 4 * 4, 4),
     ],
 )
-def test_step_limits_mean_what_lightning_documents(data, trainer_kwargs, steps):
+def test_step_limits_mean_what_lightning_documents(data, trainer_kwargs, steps, validations):
     X, y = data
-    seen = {}
+    seen = {"validations": 0}
 
     class Observer(Callback):
         def on_train_end(self, trainer, pl_module):
             seen["global_step"] = trainer.global_step
+
+        def on_validation_end(self, trainer, pl_module):
+            seen["validations"] += 1
 
     routed = {f"trainer__{k}": v for k, v in trainer_kwargs.items()}
     reg = FlashRegressor(
@@ -93,6 +96,7 @@ def test_step_limits_mean_what_lightning_documents(data, trainer_kwargs, steps):
     )
     reg.fit(np.vstack([X, X[:8]]), np.concatenate([y, y[:8]]))  # 72 rows: 64 train, 8 val
     assert seen["global_step"] == steps
+    assert seen["validations"] == validations
 
 
 def test_learning_rate_monitor_by_step_logs_every_step(data, tmp_path):
@@ -128,13 +132,17 @@ def test_reduce_on_plateau_reads_the_same_epochs_validation(data):
 
     for callback in [LastRate("fused"), PerBatch("steps")]:
         task = RegressionTask(
-            4, scheduler="reducelronplateau", scheduler_kwargs={"patience": 0, "factor": 0.5}
+            4,
+            learning_rate=0.05,
+            scheduler="reducelronplateau",
+            scheduler_kwargs={"patience": 0, "factor": 0.5, "threshold": 0.5},
         )
         dm = NumpyDataModule.from_xy_dataset(X, y, test_size=None, val_split=0.25, batch_size=16)
         dm.fused_steps = True
         trainer = flash.Trainer(max_epochs=6, callbacks=[callback], **QUIET)
         trainer.fit(task, datamodule=dm)
     assert lrs["fused"] == lrs["steps"]
+    assert min(lrs["fused"]) < lrs["fused"][0]  # the plateau was reached and acted on
 
 
 def test_predict_through_the_trainer_on_a_fused_datamodule(data):
@@ -151,8 +159,16 @@ def test_predict_through_the_trainer_on_a_fused_datamodule(data):
 
 def test_mixed_precision_and_checkpoint_callback(data, tmp_path):
     X, y = data
-    reg = FlashRegressor(precision="bf16-mixed", **FAST).fit(X, y)
-    assert np.isfinite(reg.predict(X)).all()
+    seen = []
+
+    class Precision(Callback):
+        ignores_steps = True
+
+        def on_fit_start(self, trainer, pl_module):
+            seen.append(trainer.precision)
+
+    reg = FlashRegressor(precision="bf16-mixed", callbacks=[Precision()], **FAST).fit(X, y)
+    assert np.isfinite(reg.predict(X)).all() and seen == ["bf16-mixed"]
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="train_loss")
     FlashRegressor(callbacks=[checkpoint], **FAST).fit(X, y)
     assert list((tmp_path / "ckpt").glob("*.ckpt"))

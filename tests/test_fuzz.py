@@ -58,6 +58,14 @@ def _say_what_is_wrong(error: Exception) -> None:
     text = str(error)  # must print
     assert len(text) > 20, text
     assert repr(error)
+    assert not isinstance(error, NotFittedError), text  # fit never says "not fitted"
+    # Raised by skflash's or scikit-learn's own checks, never deep inside torch,
+    # Lightning or pandas, whose messages do not say what to do with an estimator.
+    frame = error.__traceback__
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    origin = frame.tb_frame.f_code.co_filename
+    assert "skflash" in origin or "sklearn" in origin, (origin, text)
 
 
 def _fit_and_predict(estimator, X, y) -> None:

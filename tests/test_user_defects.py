@@ -198,7 +198,9 @@ def test_numpy_scalars_are_accepted_for_every_numeric_parameter(diabetes):
     grid = GridSearchCV(
         FlashRegressor(random_state=0), {"max_epochs": np.arange(2, 6, 2)}, cv=2
     ).fit(X, y)
-    assert grid.best_params_["max_epochs"] in (2, 4)
+    assert [p["max_epochs"] for p in grid.cv_results_["params"]] == [2, 4]
+    assert all(type(p["max_epochs"]) is np.int64 for p in grid.cv_results_["params"])
+    assert len(set(grid.cv_results_["mean_test_score"])) == 2
 
 
 @pytest.mark.parametrize(
@@ -400,8 +402,11 @@ def test_routed_numpy_scalars_are_plain_numbers(diabetes):
         random_state=0,
     ).fit(*diabetes)
     assert reg.n_iter_ == 2
-    FlashRegressor(optimizer__betas=(np.float32(0.9), np.float64(0.99)), max_epochs=2).fit(
-        *diabetes
+    kwargs = reg._check_params()["optimizer_kwargs"]
+    assert type(kwargs["momentum"]) is float and type(kwargs["nesterov"]) is bool
+    betas = FlashRegressor(optimizer__betas=(np.float32(0.9), np.float64(0.99)), max_epochs=2)
+    assert all(
+        type(b) is float for b in betas.fit(*diabetes)._check_params()["optimizer_kwargs"]["betas"]
     )
 
 

@@ -102,6 +102,10 @@ class Preprocess(_Stageful):
     ...         return list(data)
     ...     def to_tensor_transform(self, sample):
     ...         return torch.from_numpy(sample).float()
+    >>> from skflash.data.auto_dataset import AutoDataset
+    >>> rows = AutoDataset(np.ones((2, 3)), Rows(), "train")
+    >>> rows.num_inputs, rows[0]
+    (3, tensor([1., 1., 1.]))
     """
 
     def load_data(self, data: Any, dataset: Any = None) -> Any:

@@ -418,8 +418,9 @@ class BaseFlashEstimator(BaseEstimator):
         kwargs["callbacks"] = callbacks
         try:
             trainer = Trainer(**kwargs)
-        except MisconfigurationException as error:
-            raise ValueError(f"The Lightning Trainer refused these settings: {error}") from error
+        except (MisconfigurationException, ValueError, TypeError) as error:
+            kind = TypeError if isinstance(error, TypeError) else ValueError
+            raise kind(f"The Lightning Trainer refused these settings: {error}") from error
         if trainer.world_size > 1 and "strategy" not in routed:
             raise ValueError(
                 f"devices={params['devices']!r} asks for {trainer.world_size} processes, which "
