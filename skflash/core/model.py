@@ -289,6 +289,7 @@ class Task(FusedSteps, pl.LightningModule):
         its own name too (``train_mse_loss`` beside ``train_loss``), as several are.
         """
         metrics = self._metric_fns[stage]
+        distributed = getattr(self._trainer, "world_size", 1) > 1  # average over devices
         alias = self.single_loss_name
         if alias is not None and "loss" in logs:
             logs = {**logs, alias: logs["loss"]}
@@ -301,6 +302,7 @@ class Task(FusedSteps, pl.LightningModule):
                 on_epoch=True,
                 prog_bar=name == "loss",
                 batch_size=batch_size,
+                sync_dist=distributed,
             )
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:

@@ -1,0 +1,54 @@
+"""Several devices: Lightning's own per-batch loop, with each process on its share of data.
+
+Run in a fresh interpreter: the ``ddp_fork`` strategy forks the process, which must not
+be the test runner's own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import numpy as np
+    from pytorch_lightning.callbacks import Callback
+    import skflash as flash
+    from skflash.data.numpy_data import NumpyDataModule
+    from skflash.tasks import RegressionTask
+
+    class Seen(Callback):
+        rows = 0
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.rows += len(batch[0])
+
+        def on_train_end(self, trainer, pl_module):
+            path = os.path.join(sys.argv[1], f"rank{trainer.global_rank}.json")
+            with open(path, "w") as f:
+                json.dump({"rows": self.rows, "fused": pl_module.fuses_steps()}, f)
+
+    X = np.random.default_rng(0).normal(size=(64, 4))
+    dm = NumpyDataModule.from_xy_dataset(X, X.sum(1), test_size=None, batch_size=8)
+    dm.fused_steps = True  # offered; two devices must decline it
+    trainer = flash.Trainer(
+        max_epochs=2, accelerator="cpu", devices=2, strategy="ddp_fork", callbacks=[Seen()],
+        logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(RegressionTask(4), datamodule=dm)
+    """
+)
+
+
+def test_two_processes_each_train_on_half_the_data(tmp_path):
+    script = tmp_path / "fit.py"
+    script.write_text(SCRIPT)
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], check=True, capture_output=True, timeout=120
+    )
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks == [{"rows": 2 * 32, "fused": False}] * 2  # 2 epochs of 32 rows each
