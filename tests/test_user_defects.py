@@ -441,3 +441,33 @@ def test_every_string_target_gets_the_classifier_hint(diabetes, kind):
     }[kind]
     with pytest.raises(ValueError, match="use FlashClassifier"):
         FlashRegressor(max_epochs=2).fit(X, y)
+
+
+# Threads on busy machines --------------------------------------------------------------
+class ThreadsSeen(Callback):
+    ignores_steps = True
+    seen: list = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        type(self).seen.append(torch.get_num_threads())
+
+
+@pytest.mark.parametrize(
+    ("params", "inside"),
+    [
+        ({}, 1),  # a small network: one thread
+        ({"backbone__hidden_sizes": (1024, 1024), "batch_size": 64}, 2),  # large steps
+        ({"num_threads": None}, 2),  # torch's setting left alone
+        ({"num_threads": np.int64(3)}, 3),
+    ],
+)
+def test_thread_policy_and_the_callers_setting_restored(diabetes, params, inside):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    ThreadsSeen.seen = []
+    try:
+        FlashRegressor(max_epochs=1, callbacks=[ThreadsSeen()], **params).fit(*diabetes)
+        assert ThreadsSeen.seen == [inside]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

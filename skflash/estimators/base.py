@@ -37,6 +37,7 @@ from skflash.core.optimizers import (
     recipe,
     weight_decay_kwargs,
 )
+from skflash.core.threads import threads_for, torch_threads
 from skflash.core.trainer import Trainer
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
 from skflash.estimators import routing
@@ -116,6 +117,7 @@ SHARED_CONSTRAINTS: dict[str, tuple[Constraint, ...]] = {
         ListOf(int, "a list of device indices"),
     ),
     "precision": (Options(PRECISIONS),),
+    "num_threads": (Options(("auto", None)), Integer(1)),
     "callbacks": (Options((None,)), ListOf(Callback, "a list of Lightning callbacks")),
     "verbose": (Options((0, 1, 2, False, True)),),
     "warm_start": (Boolean(),),
@@ -393,6 +395,14 @@ class BaseFlashEstimator(BaseEstimator):
         }
 
     @staticmethod
+    def _threads(setting: Any, task: Task, rows: int) -> int | None:
+        """The ``num_threads`` setting resolved for steps of ``rows`` rows."""
+        if setting is None or isinstance(setting, (int, np.integer)):
+            return None if setting is None else int(setting)
+        trainable = sum(p.numel() for p in task.parameters() if p.requires_grad)
+        return threads_for(trainable * rows)
+
+    @staticmethod
     def _batch_size(params: dict[str, Any], n_samples: int) -> int:
         size = params["batch_size"]
         return min(200, n_samples) if size == "auto" else size
@@ -549,7 +559,9 @@ class BaseFlashEstimator(BaseEstimator):
             trainer = self._trainer(params, callbacks, epochs)
             with _SEEDING:  # what training draws (dropout); never while a network is built
                 torch.manual_seed(int(init_seed))
-            trainer.fit(task, datamodule=datamodule)
+            threads = self._threads(params["num_threads"], task, datamodule.batch_size)
+            with torch_threads(threads):
+                trainer.fit(task, datamodule=datamodule)
         optimizer_state = trainer.optimizers[0].state_dict() if trainer.optimizers else None
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
         task.resume_optimizer_state = None
@@ -604,7 +616,8 @@ class BaseFlashEstimator(BaseEstimator):
         X = self._validated(self._validate_X(X), reset=False)
         outputs: np.ndarray | None = None
         start = 0
-        with quiet_lightning(True):
+        threads = self._threads(self.num_threads, self.task_, min(len(X), PREDICT_BATCH_SIZE))
+        with quiet_lightning(True), torch_threads(threads):
             for batch in self.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
                 if batch.dtype in (torch.float16, torch.bfloat16):
                     batch = batch.float()  # numpy has no bfloat16

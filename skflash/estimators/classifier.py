@@ -84,6 +84,13 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         GPU): ``"64-true"`` trains in float64, ``"bf16-mixed"``/``"16-mixed"`` under
         autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. By default
         training uses the input's float dtype, as scikit-learn does.
+    num_threads : int, "auto" or None, default="auto"
+        CPU threads torch uses in ``fit`` and ``predict``. ``"auto"``: one when a step
+        is small (under 4 million multiply-adds: trainable parameters x batch rows),
+        where more threads gain nothing on a quiet machine and slow a busy one several
+        times over; otherwise torch's own setting (in a joblib or Dask worker, what the
+        worker was given). None leaves torch's setting alone. The caller's setting is
+        restored afterwards.
     callbacks : list of Lightning callbacks, optional
         Copied into each fit.
     verbose : int, default=0
@@ -163,6 +170,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         accelerator: str = "cpu",
         devices: int | str | list[int] = "auto",
         precision: str | int | None = None,
+        num_threads: int | str | None = "auto",
         callbacks: list[Callback] | None = None,
         verbose: int = 0,
         warm_start: bool = False,
