@@ -471,3 +471,18 @@ def test_thread_policy_and_the_callers_setting_restored(diabetes, params, inside
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_float64_input_trains_in_float64_while_small_and_float32_when_large():
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(200, 10))
+    large = rng.normal(size=(30_000, 10))  # 30k rows x ~5k parameters: past the threshold
+    for X, trained in [(small, torch.float64), (large, torch.float32)]:
+        reg = FlashRegressor(max_epochs=1, random_state=0).fit(X, X[:, 0])
+        assert reg.task_.dtype == trained
+        assert reg.predict(X[:5]).dtype == np.float64  # answers in the input's dtype
+    forced = FlashRegressor(max_epochs=1, precision="64-true").fit(large, large[:, 0])
+    assert forced.task_.dtype == torch.float64
+    single = FlashRegressor(max_epochs=1).fit(small.astype(np.float32), small[:, 0])
+    assert single.task_.dtype == torch.float32
+    assert single.predict(small[:5].astype(np.float32)).dtype == np.float32

@@ -82,8 +82,12 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     precision : str or int, optional
         Any Lightning precision except ``"transformer-engine"`` (which needs an NVIDIA
         GPU): ``"64-true"`` trains in float64, ``"bf16-mixed"``/``"16-mixed"`` under
-        autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. By default
-        training uses the input's float dtype, as scikit-learn does.
+        autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. None:
+        float32 input trains in float32; float64 input trains in float64 (exact, as
+        scikit-learn's MLP) while an epoch is under 1e8 multiply-adds (training rows x
+        trainable parameters) on the CPU, and in float32 beyond that or on an
+        accelerator (float64 costs 1.3x-1.5x the time). Predictions come back in the
+        input's dtype.
     num_threads : int, "auto" or None, default="auto"
         CPU threads torch uses in ``fit`` and ``predict``. ``"auto"``: one when a step
         is small (under 4 million multiply-adds: trainable parameters x batch rows),
