@@ -111,6 +111,23 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     if flash and lightning:
         a = flash["time_s"] / lightning["time_s"]
         checks.append(("5. import skflash <= 1.1x import pytorch_lightning", f"{a:.2f}x", a <= 1.1))
+    quiet = find("busy machine: diabetes default fit, quiet", FLASH)
+    busy = find("busy machine: diabetes default fit, beside", FLASH)
+    before = find("busy machine: diabetes default fit, beside", "FlashRegressor(num_threads=None)")
+    if quiet and busy and before:
+        a = busy["time_s"] / quiet["time_s"]
+        checks.append(
+            (
+                "6. busy machine: default fit <= 3x its quiet time",
+                f"{a:.1f}x (torch's own thread setting: {before['time_s'] / quiet['time_s']:.1f}x)",
+                a <= 3,
+            )
+        )
+    f64 = find("float64 vs float32", f"{FLASH}, float64 input")
+    f32 = find("float64 vs float32", f"{FLASH}, float32 input")
+    if f64 and f32:
+        a = f64["time_s"] / f32["time_s"]
+        checks.append(("7. float64 input fit <= 1.1x float32 input", f"{a:.2f}x", a <= 1.1))
     return checks
 
 

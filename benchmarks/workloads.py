@@ -326,6 +326,87 @@ def import_time(quick: bool) -> list[Row]:
     return _with_ratios(rows)
 
 
+_BUSY_LOOP = (
+    "import time, torch\n"
+    "torch.set_num_threads(2)\n"
+    "a = torch.randn(512, 512)\n"
+    "while True:\n"
+    "    a = torch.tanh(a @ a)\n"
+)
+
+
+def busy_machine(quick: bool) -> list[Row]:
+    """A default fit on diabetes, quiet and beside two busy torch processes (2 threads each).
+
+    FlashRegressor's thread policy against torch's own setting (``num_threads=None``, what
+    every fit did before the policy) and scikit-learn's MLP in a pipeline.
+    """
+    X, y = load_diabetes(return_X_y=True)
+    epochs, repeats = (20, 1) if quick else (200, 5)
+    tools = {
+        FLASH: lambda: FlashRegressor(max_epochs=epochs, random_state=0).fit(X, y),
+        "FlashRegressor(num_threads=None)": lambda: FlashRegressor(
+            max_epochs=epochs, num_threads=None, random_state=0
+        ).fit(X, y),
+        "StandardScaler + MLPRegressor": lambda: make_pipeline(
+            StandardScaler(), MLPRegressor(max_iter=epochs, random_state=0)
+        ).fit(X, y),
+    }
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        quiet = _interleaved(tools, repeats)
+        workers = [subprocess.Popen([sys.executable, "-c", _BUSY_LOOP]) for _ in range(2)]
+        try:
+            time.sleep(2.0)  # let them spin up
+            busy = _interleaved(tools, repeats)
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait()
+    for name in tools:
+        for state, measured in (("quiet", quiet), ("beside 2 busy torch processes", busy)):
+            rows.append(
+                {
+                    "workload": f"busy machine: diabetes default fit, {state}",
+                    "tool": name,
+                    "metric": "",
+                    "time_s": measured[name][0],
+                    "note": f"{busy[name][0] / quiet[name][0]:.1f}x its quiet time",
+                }
+            )
+    return rows
+
+
+def float64_input(quick: bool) -> list[Row]:
+    """The same 200k x 50 data as float64 and as float32, MLP 128-128, batch 256, 1 epoch."""
+    n, repeats = (20_000, 1) if quick else (200_000, 3)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 50))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=n)
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+
+    def fit(X_: np.ndarray, y_: np.ndarray) -> Callable[[], float]:
+        def run() -> float:
+            reg = _lean_flash(backbone__hidden_sizes=(128, 128), batch_size=256, max_epochs=1)
+            return reg.fit(X_, y_).score(X_[:20000], y_[:20000])
+
+        return run
+
+    measured = _interleaved({"float64 input": fit(X, y), "float32 input": fit(X32, y32)}, repeats)
+    rows = [
+        {
+            "workload": f"float64 vs float32: {n // 1000}k x 50, MLP 128-128, batch 256, 1 epoch",
+            "tool": f"{FLASH}, {name}",
+            "quality": r2,
+            "metric": "R2 (first 20k rows)",
+            "time_s": t,
+        }
+        for name, (t, r2) in measured.items()
+    ]
+    return _with_ratios(rows, flash=f"{FLASH}, float32 input")
+
+
 WORKLOADS = {
     "tutorial": tutorial,
     "defaults": defaults,
@@ -334,4 +415,6 @@ WORKLOADS = {
     "grid_search": grid_search,
     "memory": memory,
     "import_time": import_time,
+    "busy_machine": busy_machine,
+    "float64_input": float64_input,
 }
