@@ -180,9 +180,11 @@ class Task(FusedSteps, pl.LightningModule):
             del self.hparams[key]  # checkpoints keep plain values only
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickles without the last fit's epoch values (tensors on the training device)."""
+        """Pickles without the last fit's epoch values (tensors on the training device)
+        or its Trainer."""
         state = super().__getstate__()
         state.pop("epoch_metrics", None)
+        state.pop("_fuse_decision", None)  # holds the Trainer of the last fit
         return state
 
     # ------------------------------------------------------------------ data pipeline

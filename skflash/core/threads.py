@@ -11,7 +11,6 @@ The caller's setting is restored afterwards.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 
 import torch
@@ -19,10 +18,6 @@ import torch
 #: Multiply-adds per training step (parameters x batch rows) below which one thread is
 #: about as fast as two on a quiet machine, and much faster on a busy one.
 SMALL_STEP_MACS = 4_000_000
-
-_lock = threading.Lock()
-_users = 0
-_restore_to: int | None = None
 
 
 def threads_for(macs_per_step: float, available: int | None = None) -> int:
@@ -35,25 +30,18 @@ def threads_for(macs_per_step: float, available: int | None = None) -> int:
 def torch_threads(count: int | None) -> Iterator[None]:
     """Run the block with ``count`` intra-op threads (None: leave torch's setting alone).
 
-    The setting is process-wide: fits running at once in several threads share the
-    first one's choice, and the last to finish restores the caller's setting.
+    torch's setting belongs to the calling thread (OpenMP's per-thread value; a new
+    thread starts from the last one set anywhere), so it is set and restored in the
+    thread that fits: fits in other threads keep their own.
     """
-    global _users, _restore_to
     if count is None:
         yield
         return
-    with _lock:
-        if _users == 0:
-            _restore_to = torch.get_num_threads()
-            if count != _restore_to:
-                torch.set_num_threads(count)
-        _users += 1
+    before = torch.get_num_threads()
+    if count != before:
+        torch.set_num_threads(count)
     try:
         yield
     finally:
-        with _lock:
-            _users -= 1
-            if _users == 0 and _restore_to is not None:
-                if torch.get_num_threads() != _restore_to:
-                    torch.set_num_threads(_restore_to)
-                _restore_to = None
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

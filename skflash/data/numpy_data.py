@@ -19,7 +19,7 @@ from skflash.data.data_module import DataModule
 from skflash.data.process import Postprocess, Preprocess
 from skflash.data.samples import ArraySamples
 
-_CHUNK_ROWS = 65536
+_CHUNK_ROWS = 16384
 
 
 def weighted_mean_scale(
@@ -73,7 +73,14 @@ def as_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
             warnings.simplefilter("ignore", UserWarning)
             return torch.from_numpy(x)
     out = to_tensor(x, dtype)
-    if out.is_floating_point() and not torch.isfinite(out).all():
+    finite = (
+        not out.is_floating_point()
+        or all(  # by chunks: no full-size temporaries
+            bool(torch.isfinite(out[start : start + _CHUNK_ROWS]).all())
+            for start in range(0, len(out), _CHUNK_ROWS)
+        )
+    )
+    if not finite:
         raise ValueError(
             f"Some values are too large for {str(dtype).removeprefix('torch.')}: pass float64 "
             "data (training then runs in float64) or rescale it."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import gc
 import inspect
 import threading
 from collections.abc import Iterator
@@ -147,6 +148,10 @@ def _on_cpu(accelerator: Any) -> bool:
         return accelerator == "cpu"
     return type(accelerator).__name__ == "CPUAccelerator"
 
+
+#: Input size from which a fit frees its data copies at once (a garbage collection costs
+#: milliseconds, nothing beside such a fit).
+_COLLECT_ABOVE_BYTES = 64 * 2**20
 
 #: Held while torch's global generator is seeded, read or restored by a fit.
 _SEEDING = threading.Lock()
@@ -589,6 +594,11 @@ class BaseFlashEstimator(BaseEstimator):
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
         task.resume_optimizer_state = None
         task.preprocess.learn_statistics = False
+        del trainer, datamodule
+        if X.nbytes > _COLLECT_ABOVE_BYTES:
+            # Lightning's Trainer and DataModule reference each other: without a
+            # collection, a large fit's tensor copies outlive it until the next one.
+            gc.collect()
 
         self.task_ = task
         self._optimizer_state = optimizer_state
