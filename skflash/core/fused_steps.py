@@ -31,34 +31,22 @@ from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from skflash.data.batch_loader import BatchChunk
 
-#: Module hooks whose override means someone listens to each step.
-STEP_HOOKS = (
-    "on_before_backward",
-    "on_after_backward",
-    "on_before_optimizer_step",
-    "on_before_zero_grad",
-    "optimizer_step",
-    "optimizer_zero_grad",
-    "on_train_batch_start",
-    "on_train_batch_end",
-    "on_validation_batch_start",
-    "on_validation_batch_end",
-    "on_test_batch_start",
-    "on_test_batch_end",
+#: Hooks, of a callback or of the module, whose override means someone watches each
+#: batch or optimizer step.
+_BATCH_HOOKS = tuple(
+    f"on_{stage}_batch_{when}"
+    for stage in ("train", "validation", "test")
+    for when in ("start", "end")
 )
-#: Callback hooks whose override means the callback watches batches or steps.
 CALLBACK_STEP_HOOKS = (
-    "on_train_batch_start",
-    "on_train_batch_end",
-    "on_validation_batch_start",
-    "on_validation_batch_end",
-    "on_test_batch_start",
-    "on_test_batch_end",
+    *_BATCH_HOOKS,
     "on_before_backward",
     "on_after_backward",
     "on_before_optimizer_step",
     "on_before_zero_grad",
 )
+#: The module may also replace how the optimizer steps.
+STEP_HOOKS = (*CALLBACK_STEP_HOOKS, "optimizer_step", "optimizer_zero_grad")
 #: Callbacks that act on epochs, or only display what they are given.
 _EPOCH_CALLBACKS = (EarlyStopping, BaseFinetuning, ProgressBar, ModelSummary)
 

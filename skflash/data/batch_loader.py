@@ -119,6 +119,10 @@ class ChunkedBatchLoader:
     def __len__(self) -> int:
         return 1
 
+    def release(self) -> None:
+        """Let go of the samples (the loader is spent)."""
+        self._samples = None
+
     def to(self, device: torch.device | str) -> None:
         """Keep the samples on ``device`` so that no batch is copied from the host."""
         to = getattr(self._samples, "to", None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
-import gc
 import inspect
 import threading
 from collections.abc import Iterator
@@ -149,9 +148,23 @@ def _on_cpu(accelerator: Any) -> bool:
     return type(accelerator).__name__ == "CPUAccelerator"
 
 
-#: Input size from which a fit frees its data copies at once (a garbage collection costs
-#: milliseconds, nothing beside such a fit).
-_COLLECT_ABOVE_BYTES = 64 * 2**20
+def _release_data(trainer: Trainer, datamodule: NumpyDataModule) -> None:
+    """Drop this fit's training tensors now.
+
+    Lightning's Trainer and DataModule reference each other, so without this the
+    tensors (a float32 copy of float64 data, say) would live until the next garbage
+    collection, which costs about 0.2 s.
+    """
+    loaders = [trainer.train_dataloader, trainer.val_dataloaders]
+    for loader in loaders:
+        for one in loader if isinstance(loader, (list, tuple)) else [loader]:
+            release = getattr(one, "release", None)
+            if release is not None:
+                release()
+    for dataset in (datamodule.train_dataset, datamodule.val_dataset):
+        if dataset is not None:
+            dataset.data = None
+
 
 #: Held while torch's global generator is seeded, read or restored by a fit.
 _SEEDING = threading.Lock()
@@ -523,8 +536,6 @@ class BaseFlashEstimator(BaseEstimator):
 
         random_state = check_random_state(params["random_state"])
         split_seed, init_seed, shuffle_seed = random_state.randint(np.iinfo(np.int32).max, size=3)
-        # The initial weights come from torch's global generator: seeding it and building
-        # the network happen under one lock, so fits in other threads cannot interleave.
 
         train = (X, y) if sample_weight is None else (X, y, sample_weight)
         val = None
@@ -554,6 +565,8 @@ class BaseFlashEstimator(BaseEstimator):
                     getattr(self, "_optimizer_state", None) if same_optimizer else None
                 )
             else:
+                # The initial weights come from torch's global generator: seeding it and
+                # building the network happen under one lock, so threads cannot interleave.
                 with _SEEDING, torch.random.fork_rng(devices=devices):
                     torch.manual_seed(int(init_seed))
                     task = self._build_task(params, X.shape[1], y, epochs)
@@ -594,11 +607,7 @@ class BaseFlashEstimator(BaseEstimator):
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
         task.resume_optimizer_state = None
         task.preprocess.learn_statistics = False
-        del trainer, datamodule
-        if X.nbytes > _COLLECT_ABOVE_BYTES:
-            # Lightning's Trainer and DataModule reference each other: without a
-            # collection, a large fit's tensor copies outlive it until the next one.
-            gc.collect()
+        _release_data(trainer, datamodule)
 
         self.task_ = task
         self._optimizer_state = optimizer_state
