@@ -486,3 +486,23 @@ def test_float64_input_trains_in_float64_while_small_and_float32_when_large():
     single = FlashRegressor(max_epochs=1).fit(small.astype(np.float32), small[:, 0])
     assert single.task_.dtype == torch.float32
     assert single.predict(small[:5].astype(np.float32)).dtype == np.float32
+
+
+def test_continued_fits_train_in_training_mode_and_fitted_models_predict_in_eval(diabetes):
+    seen = []
+
+    class Mode(Callback):
+        ignores_steps = True
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            seen.append(pl_module.training)
+
+    reg = FlashRegressor(
+        max_epochs=2, warm_start=True, backbone__dropout=0.2, callbacks=[Mode()], random_state=0
+    )
+    reg.fit(*diabetes)
+    assert not reg.task_.training  # dropout off when predicting
+    first = reg.predict(diabetes[0][:5])
+    np.testing.assert_array_equal(reg.predict(diabetes[0][:5]), first)
+    reg.fit(*diabetes).partial_fit(*diabetes)
+    assert seen == [True] * 5

@@ -383,7 +383,8 @@ class Task(FusedSteps, pl.LightningModule):
             loader = pipeline.dataloader(dataset, batch_size)
         device_transform = pipeline.device_transform("predict")
         was_training = self.training
-        self.eval()
+        if was_training:  # switching modes walks every submodule: only when needed
+            self.eval()
         try:
             with torch.no_grad():
                 for batch in loader:
@@ -393,7 +394,8 @@ class Task(FusedSteps, pl.LightningModule):
                         batch = device_transform(batch)
                     yield pipeline.postprocess_batch(self(batch))
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
 
     def predict(self, x: Any, batch_size: int = 1024) -> list[Any]:
         """Predict raw data: one output per sample, through the predict hooks and Postprocess.

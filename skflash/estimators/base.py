@@ -601,10 +601,12 @@ class BaseFlashEstimator(BaseEstimator):
             with _SEEDING:  # what training draws (dropout); never while a network is built
                 torch.manual_seed(int(init_seed))
             threads = self._threads(params["num_threads"], task, datamodule.batch_size)
+            task.train()  # Lightning keeps the mode it finds; a fitted model is in eval mode
             with torch_threads(threads):
                 trainer.fit(task, datamodule=datamodule)
         optimizer_state = trainer.optimizers[0].state_dict() if trainer.optimizers else None
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
+        task.eval()  # a fitted model predicts; fit puts it back in training mode
         task.resume_optimizer_state = None
         task.preprocess.learn_statistics = False
         _release_data(trainer, datamodule)
@@ -659,7 +661,7 @@ class BaseFlashEstimator(BaseEstimator):
         outputs: np.ndarray | None = None
         start = 0
         threads = self._threads(self.num_threads, self.task_, min(len(X), PREDICT_BATCH_SIZE))
-        with quiet_lightning(True), torch_threads(threads):
+        with torch_threads(threads):  # no Trainer runs here: nothing of Lightning's to quiet
             for batch in self.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
                 if batch.dtype in (torch.float16, torch.bfloat16):
                     batch = batch.float()  # numpy has no bfloat16
