@@ -94,6 +94,12 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
                 a >= 0.95 and b >= 2,
             )
         )
+    once = find("large", "hand-written loop, permute once")
+    if flash and once:
+        a = flash["throughput"] / once["throughput"]
+        checks.append(
+            ("8. large: rows/s >= 0.95x the permute-once hand loop", f"{a:.2f}x", a >= 0.95)
+        )
     flash, skorch = find("GridSearchCV", FLASH), find("GridSearchCV", "skorch")
     if flash and skorch:
         a = flash["time_s"] / skorch["time_s"]
