@@ -41,37 +41,21 @@ def hand_loop(
     batch_size: int,
     lr: float = 1e-3,
     seed: int = 0,
+    permute_once: bool = False,
 ) -> nn.Module:
-    """The loop people write by hand: shuffled index slices of in-memory tensors, Adam."""
+    """The loop people write by hand, Adam on in-memory tensors: each batch indexed by a
+    shuffled slice of indices, or (``permute_once``) the whole data permuted once per
+    epoch and split into batches."""
     generator = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(X), torch.from_numpy(y).reshape(len(y), -1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(epochs):
         order = torch.randperm(len(xt), generator=generator)
-        for index in order.split(batch_size):
-            optimizer.zero_grad()
-            loss = nn.functional.mse_loss(model(xt[index]), yt[index])
-            loss.backward()
-            optimizer.step()
-    return model
-
-
-def permute_once_loop(
-    model: nn.Module,
-    X: np.ndarray,
-    y: np.ndarray,
-    epochs: int,
-    batch_size: int,
-    lr: float = 1e-3,
-    seed: int = 0,
-) -> nn.Module:
-    """The fastest plain loop: permute the whole data once per epoch, then split it."""
-    generator = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(X), torch.from_numpy(y).reshape(len(y), -1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=generator)
-        for xb, yb in zip(xt[order].split(batch_size), yt[order].split(batch_size), strict=True):
+        if permute_once:
+            batches = zip(xt[order].split(batch_size), yt[order].split(batch_size), strict=True)
+        else:
+            batches = ((xt[index], yt[index]) for index in order.split(batch_size))
+        for xb, yb in batches:
             optimizer.zero_grad()
             loss = nn.functional.mse_loss(model(xb), yb)
             loss.backward()

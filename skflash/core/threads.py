@@ -20,10 +20,9 @@ import torch
 SMALL_STEP_MACS = 4_000_000
 
 
-def threads_for(macs_per_step: float, available: int | None = None) -> int:
+def threads_for(macs_per_step: float) -> int:
     """The intra-op threads for steps of ``macs_per_step`` multiply-adds."""
-    available = torch.get_num_threads() if available is None else available
-    return 1 if macs_per_step < SMALL_STEP_MACS else max(1, available)
+    return 1 if macs_per_step < SMALL_STEP_MACS else torch.get_num_threads()
 
 
 @contextlib.contextmanager

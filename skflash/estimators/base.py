@@ -139,6 +139,11 @@ HINTS = {
 FLOAT64_MAX_WORK = 100_000_000
 
 
+def _trainable_count(task: Task) -> int:
+    """Trainable parameters: the multiply-adds of one row through a dense network."""
+    return sum(p.numel() for p in task.parameters() if p.requires_grad)
+
+
 def _on_cpu(accelerator: Any) -> bool:
     """Whether training runs on the CPU (``"auto"`` without an accelerator present)."""
     if isinstance(accelerator, str):
@@ -395,8 +400,8 @@ class BaseFlashEstimator(BaseEstimator):
             return torch.float64 if str(precision).startswith("64") else torch.float32
         if X.dtype != np.float64 or not _on_cpu(params["accelerator"]):
             return torch.float32
-        trainable = sum(p.numel() for p in task.parameters() if p.requires_grad)
-        return torch.float64 if rows * trainable < FLOAT64_MAX_WORK else torch.float32
+        work = rows * _trainable_count(task)
+        return torch.float64 if work < FLOAT64_MAX_WORK else torch.float32
 
     def _backbone_module(
         self, backbone: Any, n_inputs: int, n_outputs: int
@@ -440,8 +445,7 @@ class BaseFlashEstimator(BaseEstimator):
         """The ``num_threads`` setting resolved for steps of ``rows`` rows."""
         if setting is None or isinstance(setting, (int, np.integer)):
             return None if setting is None else int(setting)
-        trainable = sum(p.numel() for p in task.parameters() if p.requires_grad)
-        return threads_for(trainable * rows)
+        return threads_for(_trainable_count(task) * rows)
 
     @staticmethod
     def _batch_size(params: dict[str, Any], n_samples: int) -> int:

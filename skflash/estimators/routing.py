@@ -35,14 +35,9 @@ ALIASES = {
 }
 
 
-def check_routed_names(
-    estimator: Any, kwargs: dict[str, Any], error: type[Exception] = TypeError
-) -> None:
-    """Raise, like Python would, for a keyword that is neither a parameter nor routed.
-
-    ``error`` is TypeError for the constructor (as for any function) and ValueError for
-    ``set_params`` (as scikit-learn's own).
-    """
+def check_routed_names(estimator: Any, kwargs: dict[str, Any]) -> None:
+    """Raise TypeError, like Python would, for a keyword that is neither a parameter nor
+    routed (checked at fit: the estimator keeps such keywords so that clone does too)."""
     params = [
         p
         for p in inspect.signature(type(estimator).__init__).parameters
@@ -55,7 +50,7 @@ def check_routed_names(
             [ALIASES[name]] if ALIASES.get(name) in params else get_close_matches(name, params, n=1)
         )
         suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
-        raise error(
+        raise TypeError(
             f"{type(estimator).__name__} got an unexpected keyword argument {name!r}.{suggestion} "
             f"Arguments for the backbone, optimizer or Lightning Trainer go in as "
             f"{', '.join(p + '<arg>' for p in PREFIXES)}."
