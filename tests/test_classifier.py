@@ -154,12 +154,21 @@ def test_both_estimators_reject_bad_inputs_alike(three_classes, Estimator):
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
         est.fit(bad, y)
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        est.fit(bad, y)
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        est.fit(X, np.full(len(y), np.nan))
+    with pytest.raises(ValueError, match="0 sample"):
+        est.fit(X[:0], y[:0])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         est.fit(X, y[:-2])
+    with pytest.raises(ValueError, match="Encode string"):
+        est.fit(np.array([["a", "b"]] * len(y), dtype=object), y)
     frame = pd.DataFrame(X).assign(city="paris")
     frame.columns = frame.columns.astype(str)
     with pytest.raises(ValueError, match=r"hold strings.*ColumnTransformer"):
         est.fit(frame, y)
     est.fit(X, y)
-    with pytest.raises(ValueError, match="X has 5 features, but"):
+    with pytest.raises(ValueError, match=f"X has 5 features, but {Estimator.__name__} is"):
         est.predict(X[:, :5])

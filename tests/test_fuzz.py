@@ -18,7 +18,6 @@ from pytorch_lightning.callbacks import Callback
 from sklearn.exceptions import NotFittedError
 
 from skflash import FlashClassifier, FlashRegressor
-from skflash.estimators.base import SHARED_CONSTRAINTS
 
 ESTIMATORS = [FlashRegressor, FlashClassifier]
 FUZZ = settings(
@@ -88,7 +87,7 @@ def _fit_and_predict(estimator, X, y) -> None:
 @FUZZ
 @given(data=st.data())
 def test_random_parameter_values(Estimator, data):
-    names = sorted({*SHARED_CONSTRAINTS, *Estimator._own_constraints} - {"callbacks"})
+    names = sorted({p.name for p in Estimator._parameters} - {"callbacks"})
     chosen = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
     params = {"max_epochs": 2, "random_state": 0}
     params.update({name: data.draw(parameter_values, label=name) for name in chosen})

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from skflash import FlashClassifier, FlashRegressor
-from skflash.estimators.base import SHARED_CONSTRAINTS
 from skflash.estimators.parameters import check_parameter
 
 
@@ -38,13 +37,27 @@ def test_docstring_documents_every_parameter_in_signature_order(cls):
 
 @pytest.mark.parametrize("cls", [FlashRegressor, FlashClassifier])
 def test_every_parameter_is_checked_by_the_table_and_accepts_its_default(cls):
-    table = {**SHARED_CONSTRAINTS, **cls._own_constraints}
     signature = inspect.signature(cls.__init__).parameters
-    assert set(table) == set(signature) - {"self", "kwargs"}
-    for name, constraints in table.items():
-        check_parameter(cls.__name__, name, signature[name].default, constraints)
+    assert [p.name for p in cls._parameters] == list(signature)[1:-1]
+    for parameter in cls._parameters:
+        check_parameter(cls.__name__, parameter.name, parameter.default, parameter.constraints)
 
 
 def test_docstrings_have_no_placeholders():
     for cls in (FlashRegressor, FlashClassifier):
         assert not re.search(r"\{[a-z_]+\}", cls.__doc__)
+
+
+def test_constructor_binds_positional_and_keyword_arguments_like_a_written_one():
+    reg = FlashRegressor("linear", "l1", max_epochs=3, backbone__hidden_sizes=(8,))
+    assert (reg.backbone, reg.loss, reg.max_epochs) == ("linear", "l1", 3)
+    assert reg.get_params()["backbone__hidden_sizes"] == (8,)
+    with pytest.raises(TypeError, match="multiple values"):
+        FlashRegressor("mlp", backbone="linear")
+
+
+def test_estimators_share_one_declaration_of_each_shared_parameter():
+    regressor = {p.name: p for p in FlashRegressor._parameters}
+    classifier = {p.name: p for p in FlashClassifier._parameters}
+    for name in set(regressor) & set(classifier) - {"loss"}:
+        assert regressor[name] is classifier[name]

@@ -24,7 +24,7 @@ import skflash as flash
 from skflash import FlashClassifier, FlashRegressor
 from skflash.core.optimizers import UNSUPPORTED, _classes
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
-from skflash.estimators.base import PRECISIONS
+from skflash.estimators.shared_parameters import PRECISIONS
 from skflash.tasks import RegressionTask
 
 QUICK = {"max_epochs": 4, "random_state": 0}

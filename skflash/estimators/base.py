@@ -14,20 +14,18 @@ import difflib
 import inspect
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from lightning_utilities.core.apply_func import apply_to_collection
-from pytorch_lightning.accelerators import Accelerator
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from torch import nn
 
 from skflash.core.backbones import TABULAR_BACKBONES
 from skflash.core.model import Task
@@ -43,95 +41,23 @@ from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
 from skflash.estimators import routing
 from skflash.estimators.callbacks import BestWeights, EpochPrinter, History
 from skflash.estimators.parameters import (
-    Boolean,
-    Constraint,
-    InstanceOf,
-    Integer,
     InvalidParameterError,
-    ListOf,
-    Options,
-    Real,
-    SubclassOf,
+    Parameter,
     check_parameters,
+    constructor,
+    with_parameters_section,
 )
 from skflash.estimators.quiet import quiet_lightning
+from skflash.estimators.shared_parameters import (
+    KWARGS_DOC,
+    SHARED_ATTRIBUTES,
+    SHARED_PARAMETERS,
+)
 
 #: Rows per forward pass at predict time: large inputs stream through in batches.
 PREDICT_BATCH_SIZE = 8192
 #: Trainer arguments the estimator sets from its own parameters.
 _OWN_TRAINER_ARGS = ("max_epochs", "accelerator", "devices", "precision", "callbacks")
-
-
-#: Every value ``Trainer(precision=...)`` accepts, plus None (train in the input's dtype).
-PRECISIONS = (
-    None,
-    64,
-    32,
-    16,
-    "64",
-    "32",
-    "16",
-    "bf16",
-    "64-true",
-    "32-true",
-    "16-true",
-    "bf16-true",
-    "16-mixed",
-    "bf16-mixed",
-    "transformer-engine",
-    "transformer-engine-float16",
-)
-
-#: What each shared parameter accepts (any one constraint), checked at every fit.
-SHARED_CONSTRAINTS: dict[str, tuple[Constraint, ...]] = {
-    "backbone": (
-        InstanceOf((str,), "a backbone name such as 'mlp'"),
-        SubclassOf(nn.Module, "an nn.Module class"),
-        InstanceOf((nn.Module,), "an nn.Module instance"),
-    ),
-    "optimizer": (
-        InstanceOf((str,), "an optimizer name such as 'adamw'"),
-        SubclassOf(torch.optim.Optimizer, "a torch.optim.Optimizer class"),
-    ),
-    "learning_rate": (Options(("auto",)), Real(0.0, open_low=True)),
-    "weight_decay": (Options(("auto",)), Real(0.0)),
-    "lr_schedule": (Options(("cosine", None)),),
-    "batch_size": (Integer(1), Options(("auto",))),
-    "max_epochs": (Integer(1),),
-    "early_stopping": (Boolean(),),
-    "validation_fraction": (Real(0.0, 1.0, open_low=True, open_high=True),),
-    "patience": (Integer(1),),
-    "standardize_inputs": (Boolean(),),
-    "random_state": (
-        Options((None,)),
-        Integer(0),
-        InstanceOf((np.random.RandomState,), "a numpy RandomState"),
-    ),
-    "accelerator": (
-        InstanceOf((str,), "an accelerator name such as 'cpu' or 'gpu'"),
-        InstanceOf((Accelerator,), "a Lightning Accelerator"),
-    ),
-    "devices": (
-        Integer(-1),
-        InstanceOf((str,), "a string such as 'auto' or '0,1'"),
-        ListOf(int, "a list of device indices"),
-    ),
-    "precision": (Options(PRECISIONS),),
-    "num_threads": (Options(("auto", None)), Integer(1)),
-    "callbacks": (Options((None,)), ListOf(Callback, "a list of Lightning callbacks")),
-    "verbose": (Options((0, 1, 2, False, True)),),
-    "warm_start": (Boolean(),),
-}
-
-#: What to do when a value is refused, beyond what the constraints say.
-HINTS = {
-    "optimizer": (
-        "Pass the optimizer's class or name and its arguments as optimizer__<arg> (e.g. "
-        "optimizer=torch.optim.SGD, optimizer__momentum=0.9): an optimizer instance is bound "
-        "to the parameters of another network, so nothing would train."
-    ),
-    "random_state": "Use an integer to make fits reproducible.",
-}
 
 
 #: Multiply-adds per epoch (training rows x trainable parameters) from which float64
@@ -227,13 +153,23 @@ class _TaskSnapshot:
 class BaseFlashEstimator(BaseEstimator):
     """Shared machinery of the skflash estimators; not meant to be used directly."""
 
-    #: Parameters of one estimator only, and what they accept; subclasses extend it.
-    _own_constraints: dict[str, tuple[Constraint, ...]] = {}
+    #: Every constructor parameter, in signature order: the shared ones with the
+    #: estimator's own (see :func:`~skflash.estimators.parameters.with_own`).
+    _parameters: tuple[Parameter, ...] = SHARED_PARAMETERS
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Write the ``__init__`` and the Parameters section of an estimator from its table."""
+        super().__init_subclass__(**kwargs)
+        if "_parameters" in cls.__dict__:
+            cls.__init__ = constructor(cls._parameters, cls.__name__)
+            cls.__doc__ = with_parameters_section(
+                cls.__doc__, cls._parameters, KWARGS_DOC, SHARED_ATTRIBUTES
+            )
 
     def _store_parameters(self, arguments: dict[str, Any]) -> None:
         """Store each constructor argument under its own name, as scikit-learn asks.
 
-        Called by each estimator's ``__init__`` with its ``locals()``: its signature is
+        Called by each estimator's ``__init__`` with its bound arguments: its signature is
         the list of parameters; ``**kwargs`` holds the routed ones.
         """
         for name in inspect.signature(type(self).__init__).parameters:
@@ -274,6 +210,11 @@ class BaseFlashEstimator(BaseEstimator):
             super().set_params(**rest)
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "task_")
 
@@ -281,7 +222,7 @@ class BaseFlashEstimator(BaseEstimator):
     def _check_params(self) -> dict[str, Any]:
         """Check every parameter; return them normalised (numpy scalars as Python numbers)."""
         routing.check_routed_names(self, kwargs=getattr(self, "_unknown_params", {}))
-        params = check_parameters(self, {**SHARED_CONSTRAINTS, **self._own_constraints}, HINTS)
+        params = check_parameters(self, self._parameters)
         optimizer = optimizer_class(params["optimizer"])  # unknown names get the closest
         check_supported(optimizer)
         if params["learning_rate"] == "auto":
@@ -486,6 +427,25 @@ class BaseFlashEstimator(BaseEstimator):
         return trainer
 
     # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
+        """Train on ``X, y``; with ``warm_start`` a fitted network continues training.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Regression targets; or class labels of any type scikit-learn accepts, or a
+            (n_samples, n_labels) 0/1 indicator matrix for multi-label classification.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights each sample's loss; a zero weight is the same as leaving it out.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=self.warm_start, max_epochs=None)
+
     def _fit(
         self,
         X: Any,
@@ -679,12 +639,17 @@ class BaseFlashEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        task = state.get("task_")
+        """Every tensor goes to the CPU, so a GPU-trained model unpickles anywhere.
+
+        (``object.__getstate__`` returns the live ``__dict__``: work on a copy.)
+        """
+        state = dict(super().__getstate__())
+        task = state.pop("task_", None)
+        state = _to_cpu(state)
         if isinstance(task, Task) and task.device.type != "cpu":
-            state["task_"] = copy.deepcopy(task).to("cpu")  # unpickles without a GPU
-        if state.get("_optimizer_state") is not None:
-            state["_optimizer_state"] = _to_cpu(state["_optimizer_state"])
+            task = copy.deepcopy(task).to("cpu")
+        if task is not None:
+            state["task_"] = task
         return state
 
     # ------------------------------------------------------------------ subclass hooks

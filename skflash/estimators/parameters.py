@@ -193,17 +193,101 @@ def check_parameter(
     )
 
 
-def check_parameters(
-    estimator: Any,
-    table: Mapping[str, tuple[Constraint, ...]],
-    hints: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+def check_parameters(estimator: Any, table: tuple[Parameter, ...]) -> dict[str, Any]:
     """Check every parameter of ``table`` on ``estimator``; return the normalised values."""
     owner = type(estimator).__name__
-    hints = hints or {}
     return {
-        name: check_parameter(
-            owner, name, getattr(estimator, name), constraints, hints.get(name, "")
-        )
-        for name, constraints in table.items()
+        p.name: check_parameter(owner, p.name, getattr(estimator, p.name), p.constraints, p.hint)
+        for p in table
     }
+
+
+# ---------------------------------------------------------------------- declarations
+@dataclass(frozen=True)
+class Parameter:
+    """One constructor parameter, declared once: the signature, the check and the doc.
+
+    ``kind`` is the type line of its numpydoc entry (``"int or 'auto'"``); the
+    ``default=...`` part is written from ``default``. ``doc`` is the entry's text.
+    """
+
+    name: str
+    default: Any
+    kind: str
+    constraints: tuple[Constraint, ...]
+    doc: str = ""
+    hint: str = ""
+
+    def docstring_entry(self) -> str:
+        """The numpydoc entry, indented for a class docstring."""
+        default = f'"{self.default}"' if isinstance(self.default, str) else repr(self.default)
+        lines = [f"    {self.name} : {self.kind}, default={default}"]
+        text = inspect.cleandoc(self.doc)
+        lines += [f"        {line}" if line else "" for line in text.splitlines()]
+        return "\n".join(lines)
+
+
+def with_own(
+    shared: tuple[Parameter, ...], own: Mapping[str | None, tuple[Parameter, ...]]
+) -> tuple[Parameter, ...]:
+    """``shared`` with an estimator's own parameters placed after the named ones.
+
+    ``own`` maps a shared parameter's name (None: the end) to the parameters that follow it.
+    """
+    known = {p.name for p in shared}
+    unknown = set(own) - known - {None}
+    if unknown:
+        raise ValueError(f"No shared parameter named {sorted(unknown)}")
+    table: list[Parameter] = []
+    for parameter in shared:
+        table += [parameter, *own.get(parameter.name, ())]
+    return (*table, *own.get(None, ()))
+
+
+def constructor(table: tuple[Parameter, ...], owner: str) -> Callable[..., None]:
+    """An ``__init__`` whose signature is ``table`` (plus ``**kwargs`` for routed names).
+
+    It only stores the arguments, as scikit-learn asks; scikit-learn's ``get_params``
+    reads the same signature.
+    """
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [
+            inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default)
+            for p in table
+        ]
+        + [inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)]
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        self._store_parameters(bound.arguments)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{owner}.__init__"
+    __init__.__doc__ = f"Store the parameters; see :class:`{owner}` for each one."
+    return __init__
+
+
+def with_parameters_section(
+    doc: str, table: tuple[Parameter, ...], kwargs_doc: str, shared_attributes: str = ""
+) -> str:
+    """``doc`` completed from the table: a numpydoc Parameters section before its
+    Attributes section, and ``shared_attributes`` (entries) at the end of that section.
+    """
+    entries = [p.docstring_entry() for p in table]
+    entries.append(
+        "    **kwargs\n"
+        + "\n".join(f"        {line}" for line in inspect.cleandoc(kwargs_doc).splitlines())
+    )
+    section = "    Parameters\n    ----------\n" + "\n".join(entries) + "\n\n"
+    attributes, examples = "    Attributes\n    ----------\n", "\n\n    Examples\n"
+    if attributes not in doc or examples not in doc:
+        raise ValueError("The docstring needs Attributes and Examples sections")
+    doc = doc.replace(attributes, section + attributes, 1)
+    if shared_attributes:
+        entries = inspect.cleandoc(shared_attributes).splitlines()
+        text = "\n".join(f"    {line}" if line else "" for line in entries)
+        doc = doc.replace(examples, "\n" + text + examples, 1)
+    return doc

@@ -1,0 +1,295 @@
+"""The parameters FlashRegressor and FlashClassifier share, declared once.
+
+Each :class:`~skflash.estimators.parameters.Parameter` gives the default, what values are
+accepted (checked at every fit) and the docstring entry; the estimators' signatures and
+their Parameters sections are written from this table and their own parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pytorch_lightning.accelerators import Accelerator
+from pytorch_lightning.callbacks import Callback
+from torch import nn
+
+from skflash.estimators.parameters import (
+    Boolean,
+    InstanceOf,
+    Integer,
+    ListOf,
+    Options,
+    Parameter,
+    Real,
+    SubclassOf,
+)
+
+#: Every value ``Trainer(precision=...)`` accepts, plus None (train in the input's dtype).
+PRECISIONS = (
+    None,
+    64,
+    32,
+    16,
+    "64",
+    "32",
+    "16",
+    "bf16",
+    "64-true",
+    "32-true",
+    "16-true",
+    "bf16-true",
+    "16-mixed",
+    "bf16-mixed",
+    "transformer-engine",
+    "transformer-engine-float16",
+)
+
+_OPTIMIZER_HINT = (
+    "Pass the optimizer's class or name and its arguments as optimizer__<arg> (e.g. "
+    "optimizer=torch.optim.SGD, optimizer__momentum=0.9): an optimizer instance is bound "
+    "to the parameters of another network, so nothing would train."
+)
+_RANDOM_STATE_HINT = "Use an integer to make fits reproducible."
+
+SHARED_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "backbone",
+        "mlp",
+        "str, nn.Module class or nn.Module",
+        (
+            InstanceOf((str,), "a backbone name such as 'mlp'"),
+            SubclassOf(nn.Module, "an nn.Module class"),
+            InstanceOf((nn.Module,), "an nn.Module instance"),
+        ),
+        """
+        A key of the backbone registry topped with a linear head: ``"mlp"`` (by default
+        two hidden layers of 64 SiLU units; change them with
+        ``backbone__hidden_sizes``, ``backbone__activation``, ``backbone__dropout``) or
+        ``"linear"``; or a module class, built as ``cls(n_features, n_outputs, **backbone__)``;
+        or a module instance, copied at each fit. A module is the whole network.
+        """,
+    ),
+    Parameter(
+        "optimizer",
+        "adamw",
+        "str or torch.optim.Optimizer class",
+        (
+            InstanceOf((str,), "an optimizer name such as 'adamw'"),
+            SubclassOf(torch.optim.Optimizer, "a torch.optim.Optimizer class"),
+        ),
+        """
+        A name such as ``"adam"``, ``"adamw"`` or ``"sgd"``, or a class; its arguments
+        go in as ``optimizer__<arg>``. Every torch optimizer trains well with the
+        defaults, except LBFGS, SparseAdam and Muon, which are refused.
+        """,
+        hint=_OPTIMIZER_HINT,
+    ),
+    Parameter(
+        "learning_rate",
+        "auto",
+        'float or "auto"',
+        (Options(("auto",)), Real(0.0, open_low=True)),
+        """
+        ``"auto"``: the rate measured to train well for the optimizer (1e-3 for AdamW,
+        Adam, NAdam, RMSprop and Rprop; 3e-3 RAdam and Adamax; 1e-2 Adagrad and
+        Adafactor; 0.1 SGD and ASGD; 1.0 Adadelta; torch's default for other classes).
+        """,
+    ),
+    Parameter(
+        "weight_decay",
+        "auto",
+        'float or "auto"',
+        (Options(("auto",)), Real(0.0)),
+        """
+        The main regulariser. ``"auto"`` shrinks the weights by 0.1% per step wherever
+        the decay is decoupled (AdamW, Adafactor; Adam, NAdam and RAdam are switched to
+        decoupled decay), i.e. ``weight_decay = 1e-3 / learning_rate``, and is off
+        where it would be an L2 penalty (SGD, Adagrad, RMSprop...), whose right
+        strength depends on the data. A number is passed to the optimizer as its own
+        ``weight_decay``, with torch's meaning.
+        """,
+    ),
+    Parameter(
+        "lr_schedule",
+        "cosine",
+        '{"cosine", None}',
+        (Options(("cosine", None)),),
+        """
+        ``"cosine"`` anneals the learning rate to zero over ``max_epochs`` (smoother
+        convergence); None keeps it constant.
+        """,
+    ),
+    Parameter(
+        "batch_size",
+        "auto",
+        'int or "auto"',
+        (Integer(1), Options(("auto",))),
+        """
+        ``"auto"`` is ``min(200, n_samples)``.
+        """,
+    ),
+    Parameter(
+        "max_epochs",
+        200,
+        "int",
+        (Integer(1),),
+        """
+        Passes over the training data (per ``fit``; ``partial_fit`` makes one).
+        """,
+    ),
+    Parameter(
+        "early_stopping",
+        False,
+        "bool",
+        (Boolean(),),
+        """
+        Hold out ``validation_fraction`` of the training data, stop when its loss has
+        not improved for ``patience`` epochs, and keep the best epoch's weights.
+        """,
+    ),
+    Parameter(
+        "validation_fraction",
+        0.1,
+        "float",
+        (Real(0.0, 1.0, open_low=True, open_high=True),),
+    ),
+    Parameter(
+        "patience",
+        10,
+        "int",
+        (Integer(1),),
+    ),
+    Parameter(
+        "standardize_inputs",
+        True,
+        "bool",
+        (Boolean(),),
+        """
+        Centre and scale each feature with the (weighted) training statistics.
+        """,
+    ),
+    Parameter(
+        "random_state",
+        None,
+        "int, RandomState instance or None",
+        (
+            Options((None,)),
+            Integer(0),
+            InstanceOf((np.random.RandomState,), "a numpy RandomState"),
+        ),
+        """
+        Seeds the validation split, the initial weights and the shuffling. The global
+        random state of numpy and torch is left alone when it is an integer.
+        """,
+        hint=_RANDOM_STATE_HINT,
+    ),
+    Parameter(
+        "accelerator",
+        "cpu",
+        "str",
+        (
+            InstanceOf((str,), "an accelerator name such as 'cpu' or 'gpu'"),
+            InstanceOf((Accelerator,), "a Lightning Accelerator"),
+        ),
+        """
+        Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
+        """,
+    ),
+    Parameter(
+        "devices",
+        "auto",
+        "int, str or list",
+        (
+            Integer(-1),
+            InstanceOf((str,), "a string such as 'auto' or '0,1'"),
+            ListOf(int, "a list of device indices"),
+        ),
+        """
+        Lightning devices. More than one is refused unless ``trainer__strategy`` names
+        a multi-process strategy (Lightning's default one re-runs the whole script).
+        """,
+    ),
+    Parameter(
+        "precision",
+        None,
+        "str or int",
+        (Options(PRECISIONS),),
+        """
+        Any Lightning precision except ``"transformer-engine"`` (which needs an NVIDIA
+        GPU): ``"64-true"`` trains in float64, ``"bf16-mixed"``/``"16-mixed"`` under
+        autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. None:
+        float32 input trains in float32; float64 input trains in float64 (exact, as
+        scikit-learn's MLP) while an epoch is under 1e8 multiply-adds (training rows x
+        trainable parameters) on the CPU, and in float32 beyond that or on an
+        accelerator (float64 costs 1.3x-1.5x the time). Predictions come back in the
+        input's dtype.
+        """,
+    ),
+    Parameter(
+        "num_threads",
+        "auto",
+        'int, "auto" or None',
+        (Options(("auto", None)), Integer(1)),
+        """
+        CPU threads torch uses in ``fit`` and ``predict``. ``"auto"``: one when a step
+        is small (under 4 million multiply-adds: trainable parameters x batch rows),
+        where more threads gain nothing on a quiet machine and slow a busy one several
+        times over; otherwise torch's own setting (in a joblib or Dask worker, what the
+        worker was given). None leaves torch's setting alone. The caller's setting is
+        restored afterwards.
+        """,
+    ),
+    Parameter(
+        "callbacks",
+        None,
+        "list of Lightning callbacks",
+        (Options((None,)), ListOf(Callback, "a list of Lightning callbacks")),
+        """
+        Copied into each fit.
+        """,
+    ),
+    Parameter(
+        "verbose",
+        0,
+        "int",
+        (Options((0, 1, 2, False, True)),),
+        """
+        0: silent; 1: one line per epoch with the losses; 2: Lightning's own progress bar,
+        model summary and messages. No files are written at any level unless a logger
+        (``trainer__logger``) or a ModelCheckpoint is passed.
+        """,
+    ),
+    Parameter(
+        "warm_start",
+        False,
+        "bool",
+        (Boolean(),),
+        """
+        Make ``fit`` continue training the fitted network instead of starting anew: the
+        optimizer's state carries on, and a fresh learning-rate schedule runs over
+        ``max_epochs``. (``partial_fit`` also keeps the optimizer's state, and trains at
+        the constant ``learning_rate``.)
+        """,
+    ),
+)
+
+KWARGS_DOC = """
+Routed parameters: ``backbone__<arg>`` (e.g. ``backbone__hidden_sizes``),
+``optimizer__<arg>`` (e.g. ``optimizer__weight_decay``) and ``trainer__<arg>``
+(any ``pytorch_lightning.Trainer`` argument).
+"""
+
+#: Attributes every fitted estimator has, after its own in the docstring.
+SHARED_ATTRIBUTES = """
+task_ : RegressionTask or ClassificationTask
+    The trained Lightning module.
+history_ : list of dict
+    Per epoch: ``epoch``, ``train_loss``, and ``val_loss`` when early stopping.
+n_iter_ : int
+    Epochs trained.
+best_epoch_ : int or None
+    The epoch whose weights were kept by early stopping.
+n_features_in_ : int
+feature_names_in_ : ndarray of str
+    Defined when X has string column names.
+"""
