@@ -59,7 +59,7 @@ def _fmt(value: Any, column: str) -> str:
     if column in ("peak_rss_mb", "budget_mb"):
         return f"{value:,.0f} MB"
     if column == "time_s":
-        return f"{value:.3f} s"
+        return f"{value * 1000:.3f} ms" if value < 0.01 else f"{value:.3f} s"
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
@@ -134,6 +134,28 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     if f64 and f32:
         a = f64["time_s"] / f32["time_s"]
         checks.append(("7. float64 input fit <= 1.1x float32 input", f"{a:.2f}x", a <= 1.1))
+    flash, pipeline = (
+        find("latency: one-row", t) for t in (FLASH, "StandardScaler + MLPRegressor")
+    )
+    if flash and pipeline:
+        checks.append(
+            (
+                "9. one-row predict <= StandardScaler + MLPRegressor",
+                f"{flash['time_s'] * 1000:.3f} ms vs {pipeline['time_s'] * 1000:.3f} ms",
+                flash["time_s"] <= pipeline["time_s"],
+            )
+        )
+    flash = find("latency: partial_fit", FLASH)
+    hand = find("latency: partial_fit", "hand-written epoch (same network and work)")
+    if flash and hand:
+        cost = (flash["time_s"] - hand["time_s"]) * 1000
+        checks.append(
+            (
+                "10. partial_fit fixed cost <= 2 ms per call (1,000 rows)",
+                f"{cost:.1f} ms",
+                cost <= 2,
+            )
+        )
     return checks
 
 

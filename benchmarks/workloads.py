@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import statistics
@@ -28,6 +29,7 @@ from torch import nn
 
 from benchmarks import peers
 from skflash import FlashClassifier, FlashRegressor
+from skflash.core.threads import torch_threads
 
 Row = dict[str, Any]
 FLASH = "FlashRegressor"
@@ -418,6 +420,82 @@ def float64_input(quick: bool) -> list[Row]:
     return _with_ratios(rows, flash=f"{FLASH}, float32 input")
 
 
+def _per_call(fn: Callable[[], Any], calls: int) -> float:
+    """Median seconds of one call of ``fn`` over ``calls`` calls."""
+    times = []
+    for _ in range(calls):
+        elapsed, _ = _timed(fn)
+        times.append(elapsed)
+    return statistics.median(times)
+
+
+def latency(quick: bool) -> list[Row]:
+    """One-row predict, and the fixed cost of a partial_fit call on 1,000 rows.
+
+    The fixed cost is a partial_fit call's median time less the median time of the same
+    epoch of training by hand (the fitted network's copy, same dtype, batch size and
+    thread count, Adam): what a streaming or pruning loop pays per call on top of training.
+    """
+    calls = 200 if quick else 3000
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        flash = FlashRegressor(max_epochs=5, random_state=0).fit(X, y)
+        pipeline = make_pipeline(StandardScaler(), MLPRegressor(max_iter=5, random_state=0))
+        pipeline.fit(X, y)
+    row = X[:1]
+    rows: list[Row] = []
+    for _ in range(2):  # the first round warms every tool up; the second is reported
+        predict = {
+            FLASH: _per_call(lambda: flash.predict(row), calls),
+            "StandardScaler + MLPRegressor": _per_call(lambda: pipeline.predict(row), calls),
+        }
+    rows += _with_ratios(
+        [
+            {"workload": "latency: one-row predict (diabetes)", "tool": name, "time_s": t}
+            for name, t in predict.items()
+        ]
+    )
+
+    X, y = make_friedman1(n_samples=1000, noise=1.0, random_state=0)
+    calls = 5 if quick else 40
+    reg = FlashRegressor(random_state=0).partial_fit(X, y)
+    mlp = MLPRegressor(random_state=0).partial_fit(StandardScaler().fit_transform(X), y)
+    network = copy.deepcopy(reg.task_.model)
+    dtype = next(network.parameters()).dtype
+    as_numpy = np.float64 if dtype == torch.float64 else np.float32
+    Xh, yh = X.astype(as_numpy), y.astype(as_numpy)
+    batch = min(200, len(X))
+    with torch_threads(1):  # what FlashRegressor's thread policy picks for this network
+
+        def by_hand() -> None:
+            peers.hand_loop(network, Xh, yh, epochs=1, batch_size=batch, permute_once=True)
+
+        def by_lightning() -> None:
+            peers.plain_lightning(network, Xh, yh, epochs=1, batch_size=batch)
+
+        timed = {
+            FLASH: _per_call(lambda: reg.partial_fit(X, y), calls),
+            "hand-written epoch (same network and work)": _per_call(by_hand, calls),
+            "plain Lightning: new Trainer, fit one epoch": _per_call(by_lightning, calls),
+        }
+    timed["MLPRegressor.partial_fit"] = _per_call(lambda: mlp.partial_fit(X, y), calls)
+    hand = timed["hand-written epoch (same network and work)"]
+    for name, t in timed.items():
+        fixed = f"fixed cost {(t - hand) * 1000:.1f} ms per call"
+        rows.append(
+            {
+                "workload": "latency: partial_fit call, 1,000 rows x 10 (friedman1)",
+                "tool": name,
+                "time_s": t,
+                "note": fixed
+                if name in (FLASH, "plain Lightning: new Trainer, fit one epoch")
+                else "",
+            }
+        )
+    return rows
+
+
 WORKLOADS = {
     "tutorial": tutorial,
     "defaults": defaults,
@@ -428,4 +506,5 @@ WORKLOADS = {
     "import_time": import_time,
     "busy_machine": busy_machine,
     "float64_input": float64_input,
+    "latency": latency,
 }

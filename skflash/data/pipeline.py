@@ -121,16 +121,23 @@ class DataPipeline:
         self.preprocess = preprocess if preprocess is not None else Preprocess()
         self.postprocess = postprocess if postprocess is not None else Postprocess()
         self._cache: dict[tuple[str, str], _Hook | None] = {}
+        self._names: dict[tuple[str, str], str | None] = {}
         self._device: dict[str, Callable[[Any], Any] | None] = {}
 
     # ------------------------------------------------------------------ resolution
     def hook_name(self, hook: str, stage: str) -> str | None:
         """The attribute that implements ``hook`` in ``stage``, or None if none is overridden."""
-        for prefix in STAGE_PREFIXES[stage]:
-            name = prefix + hook
-            if _defined_by_subclass(self.preprocess, Preprocess, name):
-                return name
-        return None
+        key = (hook, stage)
+        if key not in self._names:  # resolved once: predict asks on every call
+            self._names[key] = next(
+                (
+                    prefix + hook
+                    for prefix in STAGE_PREFIXES[stage]
+                    if _defined_by_subclass(self.preprocess, Preprocess, prefix + hook)
+                ),
+                None,
+            )
+        return self._names[key]
 
     def is_overridden(self, hook: str, stage: str) -> bool:
         return self.hook_name(hook, stage) is not None

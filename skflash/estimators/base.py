@@ -382,11 +382,12 @@ class BaseFlashEstimator(BaseEstimator):
         }
 
     @staticmethod
-    def _threads(setting: Any, task: Task, rows: int) -> int | None:
-        """The ``num_threads`` setting resolved for steps of ``rows`` rows."""
+    def _threads(setting: Any, weights: int, rows: int) -> int | None:
+        """The ``num_threads`` setting resolved for steps of ``rows`` rows through a network
+        of ``weights`` trainable parameters."""
         if setting is None or isinstance(setting, (int, np.integer)):
             return None if setting is None else int(setting)
-        return threads_for(_trainable_count(task) * rows)
+        return threads_for(weights * rows)
 
     @staticmethod
     def _batch_size(params: dict[str, Any], n_samples: int) -> int:
@@ -564,7 +565,8 @@ class BaseFlashEstimator(BaseEstimator):
             trainer = self._trainer(params, callbacks, epochs)
             with _SEEDING:  # what training draws (dropout); never while a network is built
                 torch.manual_seed(int(init_seed))
-            threads = self._threads(params["num_threads"], task, datamodule.batch_size)
+            weights = _trainable_count(task)
+            threads = self._threads(params["num_threads"], weights, datamodule.batch_size)
             task.train()  # Lightning keeps the mode it finds; a fitted model is in eval mode
             with torch_threads(threads):
                 trainer.fit(task, datamodule=datamodule)
@@ -576,6 +578,7 @@ class BaseFlashEstimator(BaseEstimator):
         _release_data(trainer, datamodule)
 
         self.task_ = task
+        self._weights = weights  # counted once: predict sizes its threads by it
         self._optimizer_state = optimizer_state
         previous = self.history_ if continuing else []
         offset = len(previous)
@@ -624,7 +627,8 @@ class BaseFlashEstimator(BaseEstimator):
         X = self._validated(self._validate_X(X), reset=False)
         outputs: np.ndarray | None = None
         start = 0
-        threads = self._threads(self.num_threads, self.task_, min(len(X), PREDICT_BATCH_SIZE))
+        weights = vars(self).get("_weights") or _trainable_count(self.task_)
+        threads = self._threads(self.num_threads, weights, min(len(X), PREDICT_BATCH_SIZE))
         with torch_threads(threads):  # no Trainer runs here: nothing of Lightning's to quiet
             for batch in self.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
                 if batch.dtype in (torch.float16, torch.bfloat16):
