@@ -27,6 +27,8 @@ _LAZY = {
     "ClassificationTask": "skflash.tasks.classification",
     "NumpyDataModule": "skflash.data.numpy_data",
     "NumpyPreprocess": "skflash.data.numpy_data",
+    "TabularInput": "skflash.core.tabular_input",
+    "CategoryCodes": "skflash.data.categories",
 }
 
 __all__ = ["DataModule", "Task", "Trainer", "seed_everything", *_LAZY]

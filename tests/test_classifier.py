@@ -163,12 +163,13 @@ def test_both_estimators_reject_bad_inputs_alike(three_classes, Estimator):
         est.fit(X[:0], y[:0])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         est.fit(X, y[:-2])
-    with pytest.raises(ValueError, match="Encode string"):
+    with pytest.raises(ValueError, match="Name string or categorical columns in categorical_f"):
         est.fit(np.array([["a", "b"]] * len(y), dtype=object), y)
     frame = pd.DataFrame(X).assign(city="paris")
     frame.columns = frame.columns.astype(str)
-    with pytest.raises(ValueError, match=r"hold strings.*ColumnTransformer"):
-        est.fit(frame, y)
+    with pytest.raises(ValueError, match=r"hold categories.*categorical_features='auto'"):
+        est.set_params(categorical_features=None).fit(frame, y)
+    est.set_params(categorical_features="auto")
     est.fit(X, y)
     with pytest.raises(ValueError, match=f"X has 5 features, but {Estimator.__name__} is"):
         est.predict(X[:, :5])

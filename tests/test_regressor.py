@@ -68,8 +68,9 @@ def test_column_transformer_over_dataframe_with_string_column(data):
     )
     pipe.fit(frame, y)
     assert pipe.predict(frame).shape == (120,)
-    with pytest.raises(ValueError, match=r"column\(s\) \['city'\] hold strings.*ColumnTransformer"):
-        FlashRegressor(**FAST).fit(frame, y)
+    assert FlashRegressor(**FAST).fit(frame, y).predict(frame).shape == (120,)
+    with pytest.raises(ValueError, match=r"\['city'\] hold categories.*categorical_features="):
+        FlashRegressor(**FAST, categorical_features=None).fit(frame, y)
 
 
 def test_dataframe_and_series_record_feature_names(data):

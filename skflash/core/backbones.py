@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from skflash.core.registry import FlashRegistry
+from skflash.core.tabular_input import TabularInput
 
 TABULAR_BACKBONES = FlashRegistry("backbones")
 
@@ -78,17 +79,27 @@ def tabular_network(
     backbone: str | nn.Module,
     backbone_kwargs: dict[str, Any] | None = None,
     backbone_width: int | None = None,
+    categorical_cardinalities: Sequence[int] | None = None,
 ) -> nn.Module:
     """``head(backbone(x))`` with a linear head, or a given module as the whole network.
 
     ``backbone`` is a key of :data:`TABULAR_BACKBONES` (built with ``backbone_kwargs``),
     or a module: the whole network, unless ``backbone_width`` says its output width, in
-    which case it gets the head too.
+    which case it gets the head too. With ``categorical_cardinalities`` (the last
+    columns of the input are category codes), a registry backbone sits on a
+    :class:`~skflash.core.tabular_input.TabularInput` that embeds them.
     """
     if isinstance(backbone, nn.Module) and backbone_width is None:
         return backbone
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
     if isinstance(backbone, nn.Module):
         features, width = backbone, int(backbone_width)
     else:
+        if categorical_cardinalities:
+            numeric = int(num_inputs) - len(categorical_cardinalities)
+            layers["input"] = TabularInput(numeric, categorical_cardinalities)
+            num_inputs = layers["input"].out_features
         features, width = TABULAR_BACKBONES.get(backbone)(num_inputs, **(backbone_kwargs or {}))
-    return nn.Sequential(OrderedDict(backbone=features, head=nn.Linear(width, int(num_outputs))))
+    layers["backbone"] = features
+    layers["head"] = nn.Linear(width, int(num_outputs))
+    return nn.Sequential(layers)

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
+from skflash.data.categories import CategoryCodes
 from skflash.data.data_module import DataModule
 from skflash.data.process import Postprocess, Preprocess
 from skflash.data.samples import ArraySamples
@@ -51,6 +53,47 @@ def weighted_mean_scale(
     with np.errstate(divide="ignore", over="ignore"):
         scale[~np.isfinite(1.0 / scale)] = 1.0  # spreads too small to divide by (subnormal)
     return mean.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
+
+
+def robust_center_scale(
+    x: np.ndarray, weights: np.ndarray | None = None, max_rows: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column medians and interquartile ranges (weighted), for scaling that outliers do
+    not distort.
+
+    Quantiles are the weighted inverted CDF (no interpolation), so an integer weight is
+    the same as repeating the row. Where the quartiles coincide, half the range is the
+    scale; a constant column gets scale 1. Above ``max_rows`` rows a fixed random subset
+    of that size is used.
+    """
+    x2 = x.reshape(len(x), -1)
+    w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(x2) > max_rows:
+        rows = np.sort(np.random.default_rng(0).choice(len(x2), max_rows, replace=False))
+        x2, w = x2[rows], w[rows]
+    order = np.argsort(x2, axis=0, kind="stable")
+    ordered = np.take_along_axis(x2, order, axis=0).astype(np.float64)
+    cumulative = np.cumsum(w[order], axis=0)
+    columns = np.arange(x2.shape[1])
+
+    def quantile(p: float) -> np.ndarray:
+        return ordered[np.argmax(cumulative >= p * cumulative[-1], axis=0), columns]
+
+    median = quantile(0.5)
+    scale = quantile(0.75) - quantile(0.25)
+    spread = ordered[-1] - ordered[0] if len(ordered) else np.zeros(x2.shape[1])
+    scale = np.where(scale > 0, scale, 0.5 * spread)
+    scale[~(scale > 1e-12 * np.maximum(np.abs(median), 1.0))] = 1.0
+    return median.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
+
+
+def smooth_clip(x: torch.Tensor, columns: int | None = None) -> torch.Tensor:
+    """``x / sqrt(1 + (x / 3)^2)`` on the first ``columns`` columns (all if None): about
+    ``x`` near zero, never beyond 3 in magnitude, so outliers cannot dominate a step."""
+    if columns is None or columns >= x.shape[-1]:
+        return x * torch.rsqrt(1 + (x / 3) ** 2)
+    head, tail = x[..., :columns], x[..., columns:]
+    return torch.cat([head * torch.rsqrt(1 + (head / 3) ** 2), tail], dim=-1)
 
 
 def to_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -120,10 +163,16 @@ class NumpyPreprocess(Preprocess):
     dtype already matches, never writing to it); the standardisation runs on each batch
     in ``per_batch_transform``, so no scaled copy of the data is ever made.
 
+    Categorical columns, when there are any, come as integer codes in the last columns of
+    ``x`` (see :class:`~skflash.data.categories.CategoryCodes`); they are never scaled, and
+    ``predict_load_data`` encodes a raw DataFrame itself.
+
     Parameters
     ----------
-    standardize_inputs : bool, default=False
-        Centre and scale each feature with statistics learned on the training data.
+    standardize_inputs : bool or "robust", default=False
+        Centre and scale each numeric feature with statistics learned on the training
+        data: mean and standard deviation (True), or median and interquartile range
+        followed by a smooth clip to (-3, 3) (``"robust"``), so outliers stay bounded.
     standardize_target : bool, default=False
         Centre and scale the target; :class:`NumpyPostprocess` undoes it on predictions.
     dtype : torch.dtype, default=torch.float32
@@ -133,6 +182,8 @@ class NumpyPreprocess(Preprocess):
     learn_statistics : bool, default=True
         Learn the feature count and scaling statistics from training data. Set it to
         False to keep the ones already learned (continued training on new data).
+    categories : CategoryCodes, optional
+        The categorical columns and their learned codes.
 
     Attributes
     ----------
@@ -147,7 +198,9 @@ class NumpyPreprocess(Preprocess):
         dtype: torch.dtype = torch.float32,
         learn_statistics: bool = True,
         target_dtype: torch.dtype | None = None,
+        categories: CategoryCodes | None = None,
     ) -> None:
+        self.categories = categories
         self.learn_statistics = learn_statistics
         self.target_dtype = target_dtype
         self.standardize_inputs = standardize_inputs
@@ -180,6 +233,7 @@ class NumpyPreprocess(Preprocess):
             else str(self.target_dtype).removeprefix("torch."),
             "standardize_inputs": self.standardize_inputs,
             "standardize_target": self.standardize_target,
+            "categories": None if self.categories is None else self.categories.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -192,7 +246,14 @@ class NumpyPreprocess(Preprocess):
         self.target_dtype = None if target_dtype is None else getattr(torch, target_dtype)
         self.standardize_inputs = state.get("standardize_inputs", False)
         self.standardize_target = state.get("standardize_target", False)
+        categories = state.get("categories")
+        self.categories = None if categories is None else CategoryCodes.from_state_dict(categories)
         self._affine = {}
+
+    @property
+    def num_codes(self) -> int:
+        """Trailing columns of ``x`` that hold category codes."""
+        return 0 if self.categories is None else len(self.categories.columns)
 
     def _check_features(self, x: np.ndarray) -> None:
         if self.num_inputs is not None and x.shape[1:] != (self.num_inputs,):
@@ -204,7 +265,7 @@ class NumpyPreprocess(Preprocess):
     def load_data(self, data: Any, dataset: Any = None) -> ArraySamples:
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise ValueError("Expected (x, y) or (x, y, sample_weight) arrays.")
-        x, y = np.asarray(data[0]), np.asarray(data[1])
+        x, y = self.encode(data[0]), np.asarray(data[1])
         weights = None if len(data) == 2 or data[2] is None else np.asarray(data[2])
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
@@ -212,7 +273,15 @@ class NumpyPreprocess(Preprocess):
             self._affine = {}
             self.num_inputs = x.shape[1]
             if self.standardize_inputs:
-                self.x_mean, self.x_scale = weighted_mean_scale(x, weights)
+                learn = (
+                    robust_center_scale
+                    if self.standardize_inputs == "robust"
+                    else weighted_mean_scale
+                )
+                numeric = x.shape[1] - self.num_codes
+                mean, scale = learn(x[:, :numeric], weights)
+                self.x_mean = np.concatenate([mean, np.zeros(self.num_codes)])
+                self.x_scale = np.concatenate([scale, np.ones(self.num_codes)])
             if self.standardize_target:
                 self.y_mean, self.y_scale = weighted_mean_scale(y, weights)
         self._check_features(x)
@@ -241,15 +310,34 @@ class NumpyPreprocess(Preprocess):
         shift, factor = self._affine[key]
         return (values - shift) * factor
 
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._scaled("x", x)
+        if self.standardize_inputs == "robust":
+            x = smooth_clip(x, x.shape[-1] - self.num_codes)
+        return x
+
     def per_batch_transform(self, batch: Any) -> Any:
         """Standardise a batch: ``(x, y[, w])`` in training, ``x`` alone at predict."""
         if isinstance(batch, torch.Tensor):
-            return self._scaled("x", batch)
+            return self._inputs(batch)
         x, y, *rest = batch
-        return (self._scaled("x", x), self._scaled("y", y), *rest)
+        return (self._inputs(x), self._scaled("y", y), *rest)
+
+    def encode(self, x: Any) -> np.ndarray:
+        """``x`` as the model's input: a raw table (a DataFrame, or an object array) becomes
+        its numeric columns followed by the category codes; numeric arrays are taken as
+        already encoded."""
+        if self.categories is None or not (
+            isinstance(x, pd.DataFrame) or np.asarray(x).dtype == object
+        ):
+            return np.asarray(x)
+        frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(np.asarray(x))
+        numeric = [i for i in range(frame.shape[1]) if i not in set(self.categories.columns)]
+        values = frame.iloc[:, numeric].to_numpy(dtype=np.float64)
+        return np.hstack([values, self.categories.encode(frame).astype(np.float64)])
 
     def predict_load_data(self, data: Any) -> NumpyRows:
-        x = np.asarray(data)
+        x = self.encode(data)
         if x.ndim == 1 and self.num_inputs is not None and x.shape[0] == self.num_inputs:
             x = x.reshape(1, -1)
         if x.ndim != 2:

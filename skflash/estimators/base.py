@@ -25,7 +25,13 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    check_X_y,
+    validate_data,
+)
 
 from skflash.core.backbones import TABULAR_BACKBONES
 from skflash.core.model import Task
@@ -37,6 +43,7 @@ from skflash.core.optimizers import (
 )
 from skflash.core.threads import threads_for, torch_threads
 from skflash.core.trainer import Trainer
+from skflash.data.categories import CategoryCodes, is_categorical_column
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
 from skflash.estimators import routing
 from skflash.estimators.callbacks import BestWeights, EpochPrinter, History
@@ -120,8 +127,21 @@ def _closest(name: str, choices: list[str]) -> str:
     return f"; did you mean {hint[0]!r}?" if hint else "."
 
 
-def _is_string_column(values: Any) -> bool:
-    return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+#: Largest integer each half-precision input dtype holds exactly (category codes).
+_EXACT_INTEGERS = {"bf16-true": 256, "16-true": 2048}
+
+
+def _check_codes_fit(categorical: CategoryCodes | None, precision: Any) -> None:
+    """Category codes travel in the input's float dtype: refuse one that would round them."""
+    limit = _EXACT_INTEGERS.get(str(precision))
+    if categorical is None or limit is None or max(categorical.cardinalities) <= limit:
+        return
+    raise ValueError(
+        f"precision={precision!r} feeds the network inputs in a dtype that holds integers "
+        f"exactly only up to {limit}, but a categorical column has "
+        f"{max(categorical.cardinalities) - 1} categories. Use a mixed precision "
+        "('bf16-mixed' or '16-mixed'), which keeps the inputs in float32."
+    )
 
 
 def _to_cpu(value: Any) -> Any:
@@ -260,28 +280,29 @@ class BaseFlashEstimator(BaseEstimator):
             )
         return params
 
-    def _validate_X(self, X: Any) -> Any:
-        """Tensors to arrays; clear errors for string and date columns before sklearn's."""
+    def _validate_X(self, X: Any, categorical: CategoryCodes | None, fitting: bool) -> Any:
+        """Tensors to arrays; clear errors for string and date columns before sklearn's.
+
+        (At predict, scikit-learn's check of the column names and count comes first.)
+        """
         if torch.is_tensor(X):
             X = X.detach().cpu().numpy()
         if isinstance(X, pd.DataFrame):
-            strings = [str(c) for c in X.columns if _is_string_column(X[c])]
-            numeric_object = [
-                c for c in strings if pd.to_numeric(X[c], errors="coerce").notna().all()
-            ]
-            strings = [c for c in strings if c not in numeric_object]
+            skip = set() if categorical is None else set(categorical.columns)
+            kept = [(i, c) for i, c in enumerate(X.columns) if i not in skip]
+            strings = [str(c) for i, c in kept if fitting and is_categorical_column(X.iloc[:, i])]
             if strings:
                 raise ValueError(
-                    f"{type(self).__name__} needs numeric features, but column(s) {strings} hold "
-                    "strings. Encode them first, e.g. with a ColumnTransformer: "
-                    "make_pipeline(make_column_transformer((OneHotEncoder(), "
-                    f"{strings}), remainder='passthrough'), {type(self).__name__}())."
+                    f"Column(s) {strings} hold categories, but categorical_features="
+                    f"{self.categorical_features!r} leaves them out. Pass "
+                    "categorical_features='auto' (category, bool, string and object columns), "
+                    "or list them, e.g. categorical_features=" + repr(strings) + "."
                 )
             times = [
                 str(c)
-                for c in X.columns
-                if pd.api.types.is_datetime64_any_dtype(X[c])
-                or pd.api.types.is_timedelta64_dtype(X[c])
+                for i, c in kept
+                if pd.api.types.is_datetime64_any_dtype(X.iloc[:, i])
+                or pd.api.types.is_timedelta64_dtype(X.iloc[:, i])
             ]
             if times:
                 raise ValueError(
@@ -291,24 +312,90 @@ class BaseFlashEstimator(BaseEstimator):
                 )
         return X
 
+    def _categorical_columns(self, X: Any, setting: Any) -> CategoryCodes | None:
+        """At fit: the categorical columns of ``X`` (None when there are none)."""
+        if setting is None or (setting == "auto" and not isinstance(X, pd.DataFrame)):
+            return None
+        n_columns = X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else None
+        if setting == "auto":
+            positions = [i for i in range(X.shape[1]) if is_categorical_column(X.iloc[:, i])]
+        else:
+            names = list(X.columns) if isinstance(X, pd.DataFrame) else []
+            positions = []
+            for column in setting:
+                if isinstance(column, str):
+                    if column not in names:
+                        raise ValueError(
+                            f"categorical_features names column {column!r}, but X has no such "
+                            "column"
+                            + (
+                                f" (its columns: {names})."
+                                if names
+                                else "; X has no "
+                                "column names (pass a DataFrame, or give positions)."
+                            )
+                        )
+                    positions.append(names.index(column))
+                else:
+                    if n_columns is None or not -n_columns <= int(column) < n_columns:
+                        raise ValueError(
+                            f"categorical_features holds position {column}, but X has "
+                            f"{n_columns} columns."
+                        )
+                    positions.append(int(column) % n_columns)
+        if not positions:
+            return None
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+        return CategoryCodes(sorted(set(positions))).learn(frame)
+
     def _validated(self, *arrays: Any, **kwargs: Any) -> Any:
-        """scikit-learn's ``validate_data``, with errors that say what to do."""
+        """scikit-learn's ``validate_data``, with errors that say what to do.
+
+        With categorical columns, ``validate_data`` checks the column count and names of
+        the whole table, the numeric columns are checked as numbers, and the categorical
+        ones become codes after them.
+        """
+        categorical = vars(self).get("_categories")
         try:
-            return validate_data(self, *arrays, dtype=(np.float64, np.float32), **kwargs)
+            if categorical is None:
+                return validate_data(self, *arrays, dtype=(np.float64, np.float32), **kwargs)
+            return self._validated_mixed(categorical, *arrays, **kwargs)
         except (ValueError, TypeError) as error:
             text = str(error)
             if "could not convert" in text or "argument must be" in text:
                 raise type(error)(
-                    f"{type(self).__name__} needs numbers: {text}. Encode string or categorical "
-                    "columns first (e.g. a ColumnTransformer with a OneHotEncoder), and turn "
-                    "missing values (None) into numbers or drop them (e.g. SimpleImputer)."
+                    f"{type(self).__name__} needs numbers: {text}. Name string or categorical "
+                    "columns in categorical_features (a DataFrame's are found by dtype), or "
+                    "encode them first, and turn missing values (None) in numeric columns "
+                    "into numbers or drop them (e.g. SimpleImputer)."
                 ) from error
             raise
 
+    def _validated_mixed(
+        self, categorical: CategoryCodes, X: Any, y: Any = None, reset: bool = True, **kwargs: Any
+    ) -> Any:
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+        codes = set(categorical.columns)
+        numeric = frame.iloc[:, [i for i in range(frame.shape[1]) if i not in codes]]
+        if numeric.shape[1] == 0:  # a table of categories only
+            numeric = np.zeros((len(frame), 0))
+        kwargs = {**kwargs, "dtype": (np.float64, np.float32), "ensure_min_features": 0}
+        if y is None:
+            values = check_array(numeric, estimator=self, **kwargs)
+        else:
+            values, y = check_X_y(numeric, y, estimator=self, **kwargs)
+        X = np.hstack([values, categorical.encode(frame).astype(values.dtype)])
+        return X if y is None else (X, y)
+
     def _validate_fit_data(
-        self, X: Any, y: Any, sample_weight: Any, reset: bool
+        self, X: Any, y: Any, sample_weight: Any, reset: bool, categorical_features: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        X = self._validate_X(X)
+        if torch.is_tensor(X):
+            X = X.detach().cpu().numpy()
+        if reset:
+            self._categories = self._categorical_columns(X, categorical_features)
+        X = self._validate_X(X, vars(self).get("_categories"), fitting=reset)
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
         self._check_target_kind(y)
@@ -378,6 +465,9 @@ class BaseFlashEstimator(BaseEstimator):
             "optimizer": params["optimizer"],
             "optimizer_kwargs": params["optimizer_kwargs"],
             "learning_rate": params["learning_rate"],
+            "categorical_cardinalities": None
+            if self._categories is None
+            else self._categories.cardinalities,
             **self._schedule_kwargs(params, max_epochs),
         }
 
@@ -484,7 +574,10 @@ class BaseFlashEstimator(BaseEstimator):
     ):
         params = self._check_params()
         epochs = params["max_epochs"] if max_epochs is None else max_epochs
-        X, y, sample_weight = self._validate_fit_data(X, y, sample_weight, reset=not continuing)
+        X, y, sample_weight = self._validate_fit_data(
+            X, y, sample_weight, not continuing, params["categorical_features"]
+        )
+        _check_codes_fit(self._categories, params["precision"])
         y = self._encode_target(y, fitting=not continuing, classes=classes)
         target_weight = self._target_weight(y)
         if target_weight is not None:
@@ -541,6 +634,7 @@ class BaseFlashEstimator(BaseEstimator):
                     standardize_target=self._standardize_target(),
                     dtype=dtype,
                     target_dtype=self._target_dtype(dtype),
+                    categories=self._categories,
                 )
                 task.to(dtype)
             datamodule = NumpyDataModule.from_arrays(
@@ -624,7 +718,8 @@ class BaseFlashEstimator(BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         """Model outputs for ``X``, in batches, after the Postprocess."""
         check_is_fitted(self)
-        X = self._validated(self._validate_X(X), reset=False)
+        X = self._validate_X(X, vars(self).get("_categories"), fitting=False)
+        X = self._validated(X, reset=False)
         outputs: np.ndarray | None = None
         start = 0
         weights = vars(self).get("_weights") or _trainable_count(self.task_)

@@ -162,10 +162,31 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "standardize_inputs",
         True,
-        "bool",
-        (Boolean(),),
+        'bool or "robust"',
+        (Boolean(), Options(("robust",))),
         """
-        Centre and scale each feature with the (weighted) training statistics.
+        Centre and scale each numeric feature with the (weighted) training statistics:
+        mean and standard deviation (True); or median and interquartile range, then a
+        smooth clip to (-3, 3) that keeps outliers from dominating (``"robust"``).
+        """,
+    ),
+    Parameter(
+        "categorical_features",
+        "auto",
+        '"auto", list of str or int, or None',
+        (
+            Options(("auto", None)),
+            ListOf((str, int, np.integer), "a list of column names or positions"),
+        ),
+        """
+        Columns that hold categories rather than numbers. ``"auto"``: a DataFrame's
+        columns of dtype category, bool, string or object (unless all numbers). A list
+        names them (or gives their positions, for arrays too). Each category gets a
+        code learned at ``fit``; missing values and categories unseen in training
+        share a reserved code, so prediction never fails on them. Columns with up to
+        8 categories are one-hot encoded, the others embedded (a learned vector of 4 to
+        16 values per category) by the network's first layer. None: every column must
+        be numeric.
         """,
     ),
     Parameter(

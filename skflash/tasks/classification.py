@@ -77,6 +77,9 @@ class ClassificationTask(TabularTask):
         Defaults to cross-entropy (multiclass) or binary cross-entropy with logits.
     output : {"labels", "probabilities", "logits"}, default="labels"
         What :meth:`predict` returns, through :class:`ClassificationPostprocess`.
+    categorical_cardinalities : list of int, optional
+        Codes per categorical column, when the last columns of the input hold category
+        codes: a :class:`~skflash.core.tabular_input.TabularInput` embeds them.
     **task_kwargs
         Passed to :class:`~skflash.core.model.Task`.
 
@@ -98,13 +101,21 @@ class ClassificationTask(TabularTask):
         backbone_width: int | None = None,
         loss_fn: Any = None,
         output: str = "labels",
+        categorical_cardinalities: list[int] | None = None,
         **task_kwargs: Any,
     ) -> None:
         if int(num_classes) < 2 and not multi_label:
             raise ValueError(f"A classifier needs at least 2 classes, got {num_classes}.")
         binary = not multi_label and int(num_classes) == 2
         num_outputs = 1 if binary else int(num_classes)
-        model = tabular_network(num_inputs, num_outputs, backbone, backbone_kwargs, backbone_width)
+        model = tabular_network(
+            num_inputs,
+            num_outputs,
+            backbone,
+            backbone_kwargs,
+            backbone_width,
+            categorical_cardinalities,
+        )
         if loss_fn is None:
             one_hot = binary or multi_label
             loss_fn = F.binary_cross_entropy_with_logits if one_hot else F.cross_entropy

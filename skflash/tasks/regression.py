@@ -54,6 +54,9 @@ class RegressionTask(TabularTask):
         Output width of a module backbone that gets a head.
     loss_fn : str or callable, default="mse"
         ``"mse"``, ``"l1"``, ``"huber"``, ``"smooth_l1"`` or ``fn(y_hat, y)``.
+    categorical_cardinalities : list of int, optional
+        Codes per categorical column, when the last columns of the input hold category
+        codes: a :class:`~skflash.core.tabular_input.TabularInput` embeds them.
     **task_kwargs
         Passed to :class:`~skflash.core.model.Task` (optimizer, learning_rate, metrics...).
 
@@ -79,7 +82,15 @@ class RegressionTask(TabularTask):
         backbone_kwargs: dict[str, Any] | None = None,
         backbone_width: int | None = None,
         loss_fn: str | Callable = "mse",
+        categorical_cardinalities: list[int] | None = None,
         **task_kwargs: Any,
     ) -> None:
-        model = tabular_network(num_inputs, num_outputs, backbone, backbone_kwargs, backbone_width)
+        model = tabular_network(
+            num_inputs,
+            num_outputs,
+            backbone,
+            backbone_kwargs,
+            backbone_width,
+            categorical_cardinalities,
+        )
         super().__init__(model=model, loss_fn=regression_loss(loss_fn), **task_kwargs)

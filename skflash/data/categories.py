@@ -1,0 +1,91 @@
+"""Categorical columns as integer codes, learned on the training rows and kept as plain state.
+
+Code 0 is reserved: missing values and categories never seen in training map to it, so
+prediction data never crashes on them. Known categories get codes 1..K in a fixed order
+(a pandas Categorical's own order, else sorted). The state is lists of Python scalars,
+so it is saved in checkpoints that load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: The code of a missing or unseen value.
+UNKNOWN = 0
+
+
+def is_categorical_column(values: Any) -> bool:
+    """Whether a DataFrame column holds categories: dtype category, bool, string, or object
+    values that are not all numbers (numbers stored as objects stay numeric)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(values):
+        return True
+    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+        present = values.dropna()
+        return not pd.to_numeric(present, errors="coerce").notna().all() or present.empty
+    return False
+
+
+def _plain(value: Any) -> Any:
+    """A Python scalar for a numpy one (checkpoints keep plain values only)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    return (type(value).__name__, value if isinstance(value, (int, float, str)) else str(value))
+
+
+class CategoryCodes:
+    """Per categorical column, the categories learned in training, and the columns' places.
+
+    Parameters
+    ----------
+    columns : sequence of int
+        Positions of the categorical columns in the input.
+    categories : sequence of lists, optional
+        The known categories of each, in code order (code ``i + 1`` for ``categories[i]``).
+    """
+
+    def __init__(
+        self, columns: Sequence[int] = (), categories: Sequence[Sequence[Any]] = ()
+    ) -> None:
+        self.columns = [int(c) for c in columns]
+        self.categories = [list(c) for c in categories]
+
+    def learn(self, frame: pd.DataFrame) -> CategoryCodes:
+        """Learn each column's categories from the training rows of ``frame``."""
+        self.categories = []
+        for position in self.columns:
+            values = frame.iloc[:, position]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                known = list(values.cat.categories)
+            else:
+                known = sorted(values.dropna().unique().tolist(), key=_sort_key)
+            self.categories.append([_plain(v) for v in known])
+        return self
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Codes per column, the reserved one included."""
+        return [len(c) + 1 for c in self.categories]
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """``(n_samples, n_columns)`` int64 codes; 0 for missing and unseen values."""
+        codes = np.zeros((len(frame), len(self.columns)), dtype=np.int64)
+        for j, (position, known) in enumerate(zip(self.columns, self.categories, strict=True)):
+            values = frame.iloc[:, position]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype(object)
+            index = pd.Index(known, dtype=object)
+            codes[:, j] = index.get_indexer(pd.Index(values.to_numpy(dtype=object))) + 1
+        return codes
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "categories": [list(c) for c in self.categories]}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> CategoryCodes:
+        return cls(state["columns"], state["categories"])
