@@ -156,6 +156,55 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
                 cost <= 2,
             )
         )
+    checks += _tabular_targets([r for r in rows if r["workload"].startswith("tabular:")])
+    return checks
+
+
+def _tabular_targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    """Targets of the tabular benchmark: skflash's defaults against the usual tools."""
+    from benchmarks.tabular import BOOSTING, LINEAR, MLP
+
+    by_set: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_set.setdefault(row["workload"], {})[row["tool"]] = row
+    real = {k: v for k, v in by_set.items() if "real" in next(iter(v.values()))["note"]}
+    toy = {k: v for k, v in by_set.items() if k not in real}
+
+    def flash(tools: dict[str, dict[str, Any]]) -> float:
+        return next(r["quality"] for t, r in tools.items() if t.startswith("Flash"))
+
+    checks = []
+    if real:
+        above = [k for k, v in real.items() if flash(v) >= v[LINEAR]["quality"]]
+        close = [k for k, v in real.items() if flash(v) >= v[BOOSTING]["quality"] - 0.01]
+        checks += [
+            (
+                "11. real tables: score >= one-hot + linear on every set",
+                f"{len(above)} of {len(real)}",
+                len(above) == len(real),
+            ),
+            (
+                f"12. real tables: within 0.01 of {BOOSTING} on at least half",
+                f"{len(close)} of {len(real)}",
+                2 * len(close) >= len(real),
+            ),
+        ]
+    if toy:
+        best = [
+            k for k, v in toy.items() if flash(v) >= max(v[LINEAR]["quality"], v[MLP]["quality"])
+        ]
+        checks.append(
+            (
+                "13. toy sets: score >= the best of linear and scaled MLP on each",
+                f"{len(best)} of {len(toy)}",
+                len(best) == len(toy),
+            )
+        )
+    if rows:
+        wall = sum(r.get("wall_s", 0.0) for r in rows)
+        checks.append(
+            ("14. tabular benchmark wall time <= 15 min", f"{wall / 60:.1f} min", wall <= 900)
+        )
     return checks
 
 

@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from benchmarks import peers
+from benchmarks import peers, tabular
 from skflash import FlashClassifier, FlashRegressor
 from skflash.core.threads import torch_threads
 
@@ -507,4 +507,5 @@ WORKLOADS = {
     "busy_machine": busy_machine,
     "float64_input": float64_input,
     "latency": latency,
+    "tabular": tabular.run,
 }

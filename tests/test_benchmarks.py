@@ -22,6 +22,8 @@ def test_quick_benchmarks_write_table_csv_and_plot(tmp_path):
         "import time",
         "busy machine",
         "float64 vs float32",
+        "latency",
+        "tabular",
     } <= workloads
     assert all(row["time_s"] > 0 for row in rows)
     table = (tmp_path / "results.md").read_text()

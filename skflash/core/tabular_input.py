@@ -48,28 +48,53 @@ class TabularInput(nn.Module):
         self.cardinalities = [int(c) for c in cardinalities]
         self.one_hot = [j for j, c in enumerate(self.cardinalities) if c - 1 <= one_hot_max]
         self.embedded = [j for j, c in enumerate(self.cardinalities) if c - 1 > one_hot_max]
+        # One-hot columns: each code's slot in one wide 0/1 row (unknown codes fall in a
+        # slot that is dropped), filled by one scatter for all columns at once.
+        sizes = [self.cardinalities[j] for j in self.one_hot]
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.register_buffer("_hot_offsets", torch.tensor(starts, dtype=torch.long), False)
+        kept = [
+            start + k for start, size in zip(starts, sizes, strict=True) for k in range(1, size)
+        ]
+        self.register_buffer("_hot_kept", torch.tensor(kept, dtype=torch.long), False)
+        self._hot_width = sum(sizes)
+        # Embedded columns: one table per embedding width, each column's codes offset
+        # into it, so a batch needs one lookup per width rather than one per column.
+        widths = sorted({embedding_size(self.cardinalities[j]) for j in self.embedded})
+        self.groups = [
+            [j for j in self.embedded if embedding_size(self.cardinalities[j]) == w] for w in widths
+        ]
         self.embeddings = nn.ModuleList(
-            nn.Embedding(self.cardinalities[j], embedding_size(self.cardinalities[j]))
-            for j in self.embedded
+            nn.Embedding(sum(self.cardinalities[j] for j in group), width)
+            for group, width in zip(self.groups, widths, strict=True)
         )
+        for i, group in enumerate(self.groups):
+            counts = [self.cardinalities[j] for j in group]
+            offsets = [sum(counts[:k]) for k in range(len(counts))]
+            self.register_buffer(f"_offsets{i}", torch.tensor(offsets, dtype=torch.long), False)
         self.out_features = (
             self.num_numeric
-            + sum(self.cardinalities[j] - 1 for j in self.one_hot)
-            + sum(e.embedding_dim for e in self.embeddings)
+            + len(kept)
+            + sum(
+                len(g) * e.embedding_dim for g, e in zip(self.groups, self.embeddings, strict=True)
+            )
         )
+        limits = torch.tensor([c - 1 for c in self.cardinalities], dtype=torch.long)
+        self.register_buffer("_limits", limits, False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         numeric = x[:, : self.num_numeric]
         codes = x[:, self.num_numeric :].round().long()
-        codes = codes.clamp(0, max(self.cardinalities, default=1) - 1)
+        codes = torch.minimum(codes.clamp(min=0), self._limits)  # out of range: unknown
         parts = [numeric]
-        for j in self.one_hot:
-            size = self.cardinalities[j]
-            hot = nn.functional.one_hot(codes[:, j].clamp(max=size - 1), size)
-            parts.append(hot[:, 1:].to(x.dtype))
-        for j, embedding in zip(self.embedded, self.embeddings, strict=True):
-            column = codes[:, j].clamp(max=self.cardinalities[j] - 1)
-            parts.append(embedding(column).to(x.dtype))
+        if self.one_hot:
+            slots = codes[:, self.one_hot] + self._hot_offsets
+            hot = torch.zeros(len(x), self._hot_width, dtype=x.dtype, device=x.device)
+            hot.scatter_(1, slots, 1.0)
+            parts.append(hot[:, self._hot_kept])
+        for i, (group, embedding) in enumerate(zip(self.groups, self.embeddings, strict=True)):
+            rows = codes[:, group] + getattr(self, f"_offsets{i}")
+            parts.append(embedding(rows).flatten(1).to(x.dtype))
         return torch.cat(parts, dim=1)
 
     def extra_repr(self) -> str:
