@@ -231,3 +231,19 @@ def test_half_precision_inputs_that_would_round_codes_are_refused():
     with pytest.raises(ValueError, match="up to 256, but a categorical column has 300"):
         FlashRegressor(max_epochs=1, precision="bf16-true").fit(X, y)
     FlashRegressor(max_epochs=1, precision="16-true").fit(X, y)  # float16: exact to 2048
+
+
+def test_periodic_numeric_embedding_with_and_without_categorical_columns():
+    X, y = _table()
+    reg = FlashRegressor(**FAST, numeric_embedding="periodic").fit(X, y)
+    layer = reg.task_.model.input
+    # size: 4 values; color: 3 one-hot columns; sale: 2; shop (12 categories): embedded
+    assert layer.out_features == 4 + 3 + 2 + layer.embeddings[0].embedding_dim
+    assert reg.score(X, y) > 0.9
+    numeric = X[["size"]].to_numpy()
+    reg = FlashRegressor(max_epochs=5, numeric_embedding="periodic", random_state=0)
+    assert reg.fit(numeric, y).task_.model.input.out_features == 4
+    again = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(again.predict(numeric), reg.predict(numeric))
+    with pytest.raises(ValueError, match="numeric_embedding"):
+        TabularInput(2, numeric_embedding="fourier")

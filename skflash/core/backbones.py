@@ -80,6 +80,7 @@ def tabular_network(
     backbone_kwargs: dict[str, Any] | None = None,
     backbone_width: int | None = None,
     categorical_cardinalities: Sequence[int] | None = None,
+    numeric_embedding: str | None = None,
 ) -> nn.Module:
     """``head(backbone(x))`` with a linear head, or a given module as the whole network.
 
@@ -87,7 +88,8 @@ def tabular_network(
     or a module: the whole network, unless ``backbone_width`` says its output width, in
     which case it gets the head too. With ``categorical_cardinalities`` (the last
     columns of the input are category codes), a registry backbone sits on a
-    :class:`~skflash.core.tabular_input.TabularInput` that embeds them.
+    :class:`~skflash.core.tabular_input.TabularInput` that embeds them (and, with
+    ``numeric_embedding``, the numeric features too).
     """
     if isinstance(backbone, nn.Module) and backbone_width is None:
         return backbone
@@ -95,9 +97,12 @@ def tabular_network(
     if isinstance(backbone, nn.Module):
         features, width = backbone, int(backbone_width)
     else:
-        if categorical_cardinalities:
-            numeric = int(num_inputs) - len(categorical_cardinalities)
-            layers["input"] = TabularInput(numeric, categorical_cardinalities)
+        if categorical_cardinalities or numeric_embedding:
+            cardinalities = list(categorical_cardinalities or [])
+            numeric = int(num_inputs) - len(cardinalities)
+            layers["input"] = TabularInput(
+                numeric, cardinalities, numeric_embedding=numeric_embedding
+            )
             num_inputs = layers["input"].out_features
         features, width = TABULAR_BACKBONES.get(backbone)(num_inputs, **(backbone_kwargs or {}))
     layers["backbone"] = features

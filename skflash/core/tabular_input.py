@@ -3,11 +3,13 @@
 The input rows hold the numeric features first, then one integer code per categorical
 column (0 for a missing or unseen value; see :mod:`skflash.data.categories`). Columns
 with few categories are one-hot encoded (the unknown code as all zeros), the others get
-a learned embedding whose size grows with the number of categories.
+a learned embedding whose size grows with the number of categories. Numeric features
+pass as they are, or through a :class:`PeriodicEmbedding`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -22,6 +24,48 @@ def embedding_size(cardinality: int) -> int:
     return int(min(16, max(4, round(1.6 * cardinality**0.56))))
 
 
+class PeriodicEmbedding(nn.Module):
+    """Each numeric feature ``x`` becomes ``[x, W cos(2 pi f x + phase) + b]``.
+
+    Learned frequencies (drawn from N(0, ``sigma``^2)), phases and a small linear map per
+    feature give the network smooth, high-frequency functions of each input, which plain
+    MLPs learn slowly (periodic embeddings in the manner of the tabular deep-learning
+    literature).
+
+    Parameters
+    ----------
+    num_features : int
+    frequencies : int, default=16
+    out_features : int, default=3
+        Learned values per feature, besides the feature itself.
+    sigma : float, default=0.1
+    """
+
+    def __init__(
+        self, num_features: int, frequencies: int = 16, out_features: int = 3, sigma: float = 0.1
+    ) -> None:
+        super().__init__()
+        bound = 1 / math.sqrt(frequencies)
+        self.frequency = nn.Parameter(torch.randn(num_features, frequencies) * sigma)
+        self.phase = nn.Parameter(
+            torch.empty(num_features, frequencies).uniform_(-math.pi, math.pi)
+        )
+        self.weight = nn.Parameter(
+            torch.empty(num_features, frequencies, out_features).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.empty(num_features, out_features).uniform_(-bound, bound))
+        self.out_features = num_features * (out_features + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        waves = torch.cos(2 * math.pi * x.unsqueeze(-1) * self.frequency + self.phase)
+        values = torch.einsum("bnf,nfo->bno", waves, self.weight) + self.bias
+        return torch.cat([x.unsqueeze(-1), values], dim=-1).flatten(1)
+
+
+#: Numeric embeddings :class:`TabularInput` can put on the numeric features.
+NUMERIC_EMBEDDINGS = {"periodic": PeriodicEmbedding}
+
+
 class TabularInput(nn.Module):
     """Numeric features as they come, categorical codes one-hot encoded or embedded.
 
@@ -33,6 +77,8 @@ class TabularInput(nn.Module):
         Codes per categorical column (the reserved unknown code included).
     one_hot_max : int, default=8
         Known categories up to which a column is one-hot encoded rather than embedded.
+    numeric_embedding : {"periodic", None}, default=None
+        Put a :class:`PeriodicEmbedding` on the numeric features.
 
     Attributes
     ----------
@@ -41,10 +87,24 @@ class TabularInput(nn.Module):
     """
 
     def __init__(
-        self, num_numeric: int, cardinalities: Sequence[int], one_hot_max: int = ONE_HOT_MAX
+        self,
+        num_numeric: int,
+        cardinalities: Sequence[int] = (),
+        one_hot_max: int = ONE_HOT_MAX,
+        numeric_embedding: str | None = None,
     ) -> None:
         super().__init__()
         self.num_numeric = int(num_numeric)
+        if numeric_embedding is not None and numeric_embedding not in NUMERIC_EMBEDDINGS:
+            raise ValueError(
+                f"numeric_embedding must be one of {sorted(NUMERIC_EMBEDDINGS)} or None, "
+                f"got {numeric_embedding!r}."
+            )
+        self.numeric = (
+            NUMERIC_EMBEDDINGS[numeric_embedding](self.num_numeric)
+            if numeric_embedding and self.num_numeric
+            else nn.Identity()
+        )
         self.cardinalities = [int(c) for c in cardinalities]
         self.one_hot = [j for j, c in enumerate(self.cardinalities) if c - 1 <= one_hot_max]
         self.embedded = [j for j, c in enumerate(self.cardinalities) if c - 1 > one_hot_max]
@@ -73,7 +133,7 @@ class TabularInput(nn.Module):
             offsets = [sum(counts[:k]) for k in range(len(counts))]
             self.register_buffer(f"_offsets{i}", torch.tensor(offsets, dtype=torch.long), False)
         self.out_features = (
-            self.num_numeric
+            getattr(self.numeric, "out_features", self.num_numeric)
             + len(kept)
             + sum(
                 len(g) * e.embedding_dim for g, e in zip(self.groups, self.embeddings, strict=True)
@@ -83,7 +143,7 @@ class TabularInput(nn.Module):
         self.register_buffer("_limits", limits, False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        numeric = x[:, : self.num_numeric]
+        numeric = self.numeric(x[:, : self.num_numeric])
         codes = x[:, self.num_numeric :].round().long()
         codes = torch.minimum(codes.clamp(min=0), self._limits)  # out of range: unknown
         parts = [numeric]

@@ -468,6 +468,7 @@ class BaseFlashEstimator(BaseEstimator):
             "categorical_cardinalities": None
             if self._categories is None
             else self._categories.cardinalities,
+            "numeric_embedding": params["numeric_embedding"],
             **self._schedule_kwargs(params, max_epochs),
         }
 

@@ -171,6 +171,18 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         """,
     ),
     Parameter(
+        "numeric_embedding",
+        None,
+        '{"periodic", None}',
+        (Options(("periodic", None)),),
+        """
+        ``"periodic"``: the registry backbones see each numeric feature ``x`` as
+        ``[x, W cos(2 pi f x + phase) + b]`` with 16 learned frequencies and 3 learned
+        values (:class:`~skflash.core.tabular_input.PeriodicEmbedding`), which helps on
+        functions of sharp or periodic shape at about the cost of a 4x wider input.
+        """,
+    ),
+    Parameter(
         "categorical_features",
         "auto",
         '"auto", list of str or int, or None',

@@ -80,6 +80,8 @@ class ClassificationTask(TabularTask):
     categorical_cardinalities : list of int, optional
         Codes per categorical column, when the last columns of the input hold category
         codes: a :class:`~skflash.core.tabular_input.TabularInput` embeds them.
+    numeric_embedding : {"periodic", None}, optional
+        An embedding of the numeric features in that TabularInput.
     **task_kwargs
         Passed to :class:`~skflash.core.model.Task`.
 
@@ -102,6 +104,7 @@ class ClassificationTask(TabularTask):
         loss_fn: Any = None,
         output: str = "labels",
         categorical_cardinalities: list[int] | None = None,
+        numeric_embedding: str | None = None,
         **task_kwargs: Any,
     ) -> None:
         if int(num_classes) < 2 and not multi_label:
@@ -115,6 +118,7 @@ class ClassificationTask(TabularTask):
             backbone_kwargs,
             backbone_width,
             categorical_cardinalities,
+            numeric_embedding,
         )
         if loss_fn is None:
             one_hot = binary or multi_label

@@ -57,6 +57,8 @@ class RegressionTask(TabularTask):
     categorical_cardinalities : list of int, optional
         Codes per categorical column, when the last columns of the input hold category
         codes: a :class:`~skflash.core.tabular_input.TabularInput` embeds them.
+    numeric_embedding : {"periodic", None}, optional
+        An embedding of the numeric features in that TabularInput.
     **task_kwargs
         Passed to :class:`~skflash.core.model.Task` (optimizer, learning_rate, metrics...).
 
@@ -83,6 +85,7 @@ class RegressionTask(TabularTask):
         backbone_width: int | None = None,
         loss_fn: str | Callable = "mse",
         categorical_cardinalities: list[int] | None = None,
+        numeric_embedding: str | None = None,
         **task_kwargs: Any,
     ) -> None:
         model = tabular_network(
@@ -92,5 +95,6 @@ class RegressionTask(TabularTask):
             backbone_kwargs,
             backbone_width,
             categorical_cardinalities,
+            numeric_embedding,
         )
         super().__init__(model=model, loss_fn=regression_loss(loss_fn), **task_kwargs)
