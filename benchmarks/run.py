@@ -231,7 +231,27 @@ def write(rows: list[dict[str, Any]], quick: bool, out: Path = RESULTS) -> str:
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     plot(rows, out)
+    loss_curve(out)
     return text
+
+
+def loss_curve(out: Path) -> None:
+    """The loss curves of a default fit with early stopping on diabetes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.datasets import load_diabetes
+
+    from skflash import FlashRegressor
+    from skflash.plotting import LossCurveDisplay
+
+    X, y = load_diabetes(return_X_y=True)
+    reg = FlashRegressor(early_stopping=True, random_state=0).fit(X, y)
+    display = LossCurveDisplay.from_estimator(reg)
+    display.ax_.set_title("FlashRegressor on diabetes, early stopping (patience 10)")
+    display.figure_.savefig(out / "loss_curve.png", dpi=90)
+    plt.close(display.figure_)
 
 
 def plot(rows: list[dict[str, Any]], out: Path) -> None:

@@ -30,3 +30,4 @@ def test_quick_benchmarks_write_table_csv_and_plot(tmp_path):
     assert "FlashRegressor" in table and "| target |" in table
     assert (tmp_path / "results.csv").read_text().startswith("workload,tool")
     assert (tmp_path / "results.png").stat().st_size > 0
+    assert (tmp_path / "loss_curve.png").stat().st_size > 0

@@ -272,8 +272,9 @@ def test_quiet_by_default_and_verbose_prints_epochs(data, tmp_path, capfd, recwa
     assert len(recwarn) == 0
     assert list(tmp_path.iterdir()) == []
     FlashRegressor(max_epochs=2, verbose=1, random_state=0).fit(X, y)
-    out, _ = capfd.readouterr()
-    assert out.count("train_loss=") == 2
+    out, err = capfd.readouterr()  # not a terminal: one line when the fit ends
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("FlashRegressor [") and "2/2 epochs  train_loss=" in err
 
 
 def test_diverging_fit_raises_clear_error(data):
@@ -343,3 +344,30 @@ def test_pickling_moves_every_tensor_to_the_cpu_and_leaves_the_model_alone(data)
     assert state["extra_tensor_"]["kept"][0].device.type == "cpu"
     tensors = [v for v in torch.utils._pytree.tree_leaves(state) if torch.is_tensor(v)]
     assert tensors and all(t.device.type == "cpu" for t in tensors)
+
+
+class _Terminal:
+    """A stream that says it is a terminal and records what is written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def test_verbose_progress_redraws_one_line_on_a_terminal(data, monkeypatch):
+    X, y = data
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    FlashRegressor(max_epochs=3, verbose=1, early_stopping=True, random_state=0).fit(X, y)
+    redraws = terminal.text.split("\r")[1:]
+    assert len(redraws) == 4 and terminal.text.endswith("\n")  # 3 epochs, then the last again
+    assert "1/3 epochs" in redraws[0] and "3/3 epochs" in redraws[-1]
+    assert "[" + "#" * 20 + "]" in redraws[-1] and "val_loss=" in redraws[-1]

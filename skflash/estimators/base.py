@@ -46,7 +46,7 @@ from skflash.core.trainer import Trainer
 from skflash.data.categories import CategoryCodes, is_categorical_column
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
 from skflash.estimators import routing
-from skflash.estimators.callbacks import BestWeights, EpochPrinter, History
+from skflash.estimators.callbacks import BestWeights, EpochProgress, History
 from skflash.estimators.parameters import (
     InvalidParameterError,
     Parameter,
@@ -697,7 +697,7 @@ class BaseFlashEstimator(BaseEstimator):
             best = BestWeights("val_loss")
             callbacks += [EarlyStopping("val_loss", patience=params["patience"]), best]
         if int(params["verbose"]) == 1:
-            callbacks.append(EpochPrinter())
+            callbacks.append(EpochProgress(type(self).__name__))
         callbacks += [copy.deepcopy(c) for c in (params["callbacks"] or [])]
         return history, best, callbacks
 

@@ -1,10 +1,11 @@
-"""Lightning callbacks the estimators train with: history, best weights, epoch lines."""
+"""Lightning callbacks the estimators train with: history, best weights, a progress bar."""
 
 from __future__ import annotations
 
 import copy
 import math
 import sys
+import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -92,15 +93,57 @@ class BestWeights(Callback):
             pl_module.load_state_dict(self.best_state)
 
 
-class EpochPrinter(Callback):
-    """Print one line per epoch with its losses (``verbose=1``)."""
+class EpochProgress(Callback):
+    """One progress bar over the epochs with the latest losses (``verbose=1``).
+
+    On a terminal the bar is redrawn in place each epoch; elsewhere (a log file, a CI
+    job, a notebook's captured output) one line is written when the fit ends, so logs
+    do not fill with an epoch per line.
+
+    Parameters
+    ----------
+    name : str
+        What is training, shown first (the estimator's class name).
+    stream : file-like, optional
+        Where to write; ``sys.stderr`` (as progress bars do) if None.
+    """
 
     ignores_steps = True
+    width = 20
+
+    def __init__(self, name: str, stream: Any = None) -> None:
+        self.name = name
+        self.stream = stream
+        self._start = 0.0
+        self._line = ""
+
+    def _out(self) -> Any:
+        return self.stream if self.stream is not None else sys.stderr
+
+    def _live(self) -> bool:
+        isatty = getattr(self._out(), "isatty", None)
+        return bool(isatty and isatty())
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._line = ""
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logged = {**trainer.callback_metrics, **getattr(pl_module, "epoch_metrics", {})}
         values = {
             name: _scalar(value) for name, value in sorted(_epoch_values(logged, pl_module).items())
         }
-        text = "  ".join(f"{name}={value:.5g}" for name, value in values.items())
-        print(f"epoch {trainer.current_epoch + 1:>4}/{trainer.max_epochs}  {text}", file=sys.stdout)
+        done, total = trainer.current_epoch + 1, trainer.max_epochs
+        filled = round(self.width * done / total) if total and total > 0 else 0
+        bar = "#" * filled + "." * (self.width - filled)
+        losses = "  ".join(f"{name}={value:.4g}" for name, value in values.items())
+        elapsed = time.perf_counter() - self._start
+        self._line = f"{self.name} [{bar}] {done}/{total} epochs  {losses}  {elapsed:.1f}s"
+        if self._live():
+            self._out().write("\r" + self._line)
+            self._out().flush()
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._line:
+            self._out().write(("\r" if self._live() else "") + self._line + "\n")
+            self._out().flush()

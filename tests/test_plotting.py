@@ -1,0 +1,52 @@
+"""LossCurveDisplay follows scikit-learn's Display API (drawn with matplotlib's Agg)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from sklearn.datasets import load_diabetes  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+
+from skflash import FlashClassifier, FlashRegressor  # noqa: E402
+from skflash.plotting import LossCurveDisplay  # noqa: E402
+
+
+@pytest.fixture
+def diabetes():
+    return load_diabetes(return_X_y=True)
+
+
+def test_one_line_per_loss_and_the_best_epoch_marked(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=15, early_stopping=True, random_state=0).fit(X, y)
+    display = LossCurveDisplay.from_estimator(reg)
+    assert [line.get_label() for line in display.lines_] == ["train_loss", "val_loss"]
+    train = [row["train_loss"] for row in reg.history_]
+    np.testing.assert_allclose(display.lines_[0].get_ydata(), train)
+    np.testing.assert_array_equal(display.lines_[0].get_xdata(), np.arange(1, reg.n_iter_ + 1))
+    assert display.best_line_.get_xdata()[0] == reg.best_epoch_ + 1
+    assert display.figure_ is display.ax_.figure
+    assert display.ax_.get_xlabel() == "epoch" and display.ax_.get_title() == "FlashRegressor"
+    plt.close("all")
+
+
+def test_drawn_on_a_given_axis_without_early_stopping(diabetes):
+    X, y = diabetes
+    clf = FlashClassifier(max_epochs=5, random_state=0).fit(X, y > np.median(y))
+    _, ax = plt.subplots()
+    display = LossCurveDisplay.from_estimator(clf, ax=ax, log_scale=True, color="k")
+    assert display.ax_ is ax and display.best_line_ is None
+    assert len(display.lines_) == 1 and ax.get_yscale() == "log"
+    assert display.lines_[0].get_color() == "k"
+    again = display.plot()  # a new figure
+    assert again.ax_ is not ax
+    plt.close("all")
+
+
+def test_unfitted_estimator_is_refused():
+    with pytest.raises(NotFittedError):
+        LossCurveDisplay.from_estimator(FlashRegressor())
