@@ -104,7 +104,7 @@ def test_explicit_columns_by_name_and_by_position_on_arrays():
     assert not hasattr(by_position, "feature_names_in_")
     with pytest.raises(ValueError, match="no such column"):
         FlashRegressor(**FAST, categorical_features=["colour"]).fit(X, y)
-    with pytest.raises(ValueError, match="position 7, but X has 4 columns"):
+    with pytest.raises(ValueError, match="holds 7, but X has 4 columns"):
         FlashRegressor(**FAST, categorical_features=[7]).fit(array, y)
 
 
@@ -187,7 +187,8 @@ def test_category_codes_reserve_zero_and_follow_a_categoricals_own_order():
     np.testing.assert_array_equal(codes.encode(frame), [[1, 1], [2, 0], [0, 2]])
     assert CategoryCodes.from_state_dict(codes.state_dict()).categories == codes.categories
     assert is_categorical_column(frame["word"]) and is_categorical_column(frame["kind"])
-    assert not is_categorical_column(pd.Series([1, "2"], dtype=object))
+    assert not is_categorical_column(pd.Series([1, 2.5, None], dtype=object))
+    assert is_categorical_column(pd.Series([1, "2"], dtype=object))  # strings: categories
 
 
 def test_tabular_input_one_hot_drops_the_unknown_code_and_embeds_large_columns():
@@ -247,3 +248,45 @@ def test_periodic_numeric_embedding_with_and_without_categorical_columns():
     np.testing.assert_array_equal(again.predict(numeric), reg.predict(numeric))
     with pytest.raises(ValueError, match="numeric_embedding"):
         TabularInput(2, numeric_embedding="fourier")
+
+
+def test_strings_that_look_like_numbers_and_bools_with_gaps_are_categories():
+    X, y = _table()
+    X["zip"] = pd.Series(np.where(y > 0, "02134", "10001"), dtype="string")
+    X["flag"] = pd.Series(np.where(y > 1, True, False), dtype=object)
+    X.loc[::5, "flag"] = None  # what a bool column becomes after df.loc[i, "flag"] = None
+    reg = FlashRegressor(**FAST).fit(X, y)
+    assert reg.task_.preprocess.categories.columns == [1, 2, 3, 4, 5]
+    new = X.head(2).copy()
+    new["zip"] = pd.Series(["9999x", None], dtype="string")
+    assert np.isfinite(reg.predict(new)).all()
+
+
+def test_categorical_features_as_mask_index_array_and_list_of_lists():
+    X, y = _table()
+    mask = [False, True, True, True]
+    expected = [1, 2, 3]
+    for setting in (mask, np.array(mask), X.columns[1:], np.array([1, 2, 3])):
+        reg = FlashRegressor(max_epochs=1, categorical_features=setting).fit(X, y)
+        assert reg.task_.preprocess.categories.columns == expected
+    rows = X.to_numpy(dtype=object).tolist()
+    reg = FlashRegressor(max_epochs=1, categorical_features=[1, 2, 3]).fit(rows, y)
+    assert reg.predict(rows[:2]).shape == (2,)
+    with pytest.raises(ValueError, match="boolean mask of 2 values, but X has 4 columns"):
+        FlashRegressor(max_epochs=1, categorical_features=[True, False]).fit(X, y)
+
+
+def test_integer_column_labels_get_a_suggestion_that_works():
+    X, y = _table()
+    X.columns = [3, 2, 1, 0]
+    with pytest.raises(ValueError, match=r"categorical_features=\[1\] \(integers are positions\)"):
+        FlashRegressor(max_epochs=1, categorical_features=[2, 3]).fit(X, y)
+    FlashRegressor(max_epochs=1, categorical_features=[1, 2, 3]).fit(X, y)
+
+
+def test_one_row_passed_as_a_series_gets_a_clear_error():
+    X, y = _table()
+    reg = FlashRegressor(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"df.iloc\[\[i\]\]"):
+        reg.predict(X.iloc[0])
+    assert reg.predict(X.iloc[[0]]).shape == (1,)

@@ -334,16 +334,27 @@ def test_fresh_interpreter_fit_prints_nothing_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_pickling_moves_every_tensor_to_the_cpu_and_leaves_the_model_alone(data):
+def test_pickled_state_holds_arrays_not_torch_objects_and_leaves_the_model_alone(data):
     X, y = data
     reg = FlashRegressor(**FAST).fit(X, y)
     task, optimizer_state = reg.task_, reg._optimizer_state
     reg.extra_tensor_ = {"kept": [torch.ones(2)]}  # any tensor the estimator holds
     state = reg.__getstate__()
     assert reg.task_ is task and reg._optimizer_state is optimizer_state
-    assert state["extra_tensor_"]["kept"][0].device.type == "cpu"
-    tensors = [v for v in torch.utils._pytree.tree_leaves(state) if torch.is_tensor(v)]
-    assert tensors and all(t.device.type == "cpu" for t in tensors)
+    leaves = torch.utils._pytree.tree_leaves(state)
+    assert not any(torch.is_tensor(v) or isinstance(v, torch.nn.Module) for v in leaves)
+    weights = state["task_"]["weights"]
+    assert set(weights) == set(task.state_dict()) and state["task_"]["dtype"] == "float64"
+    np.testing.assert_array_equal(state["extra_tensor_"]["kept"][0], [1.0, 1.0])
+    restored = pickle.loads(pickle.dumps(reg))
+    assert not restored.task_.training and restored.task_.dtype == torch.float64
+    np.testing.assert_array_equal(restored.predict(X), reg.predict(X))
+    restored.partial_fit(X, y)  # the optimizer state comes back as tensors
+    assert all(
+        torch.is_tensor(v)
+        for group in restored._optimizer_state["state"].values()
+        for v in group.values()
+    )
 
 
 class _Terminal:

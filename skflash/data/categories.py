@@ -19,13 +19,20 @@ UNKNOWN = 0
 
 
 def is_categorical_column(values: Any) -> bool:
-    """Whether a DataFrame column holds categories: dtype category, bool, string, or object
-    values that are not all numbers (numbers stored as objects stay numeric)."""
+    """Whether a DataFrame column holds categories: dtype category, bool or string, or
+    objects that are not all numbers (strings such as zip codes and True/False/None are
+    categories; numbers stored as objects stay numeric)."""
     if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(values):
         return True
-    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+    if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
+        return True
+    if pd.api.types.is_object_dtype(values):
         present = values.dropna()
-        return not pd.to_numeric(present, errors="coerce").notna().all() or present.empty
+        return present.empty or not all(
+            isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_))
+            for v in present
+        )
     return False
 
 

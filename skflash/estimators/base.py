@@ -144,9 +144,37 @@ def _check_codes_fit(categorical: CategoryCodes | None, precision: Any) -> None:
     )
 
 
-def _to_cpu(value: Any) -> Any:
-    """``value`` with every tensor inside moved to the CPU (for pickling)."""
-    return apply_to_collection(value, torch.Tensor, lambda t: t.detach().cpu())
+def _column_positions(columns: list, X: Any, n_columns: int) -> list[int]:
+    """Positions from column names (strings), positions (integers) or a boolean mask."""
+    if columns and all(isinstance(c, (bool, np.bool_)) for c in columns):
+        if len(columns) != n_columns:
+            raise ValueError(
+                f"categorical_features is a boolean mask of {len(columns)} values, but X has "
+                f"{n_columns} columns."
+            )
+        return [i for i, flag in enumerate(columns) if flag]
+    names = list(X.columns) if isinstance(X, pd.DataFrame) else []
+    positions = []
+    for column in columns:
+        if isinstance(column, str):
+            if column not in names:
+                raise ValueError(
+                    f"categorical_features names column {column!r}, but X has no such column"
+                    + (
+                        f" (its columns: {names})."
+                        if names
+                        else "; X has no column names (pass a DataFrame, or give positions)."
+                    )
+                )
+            positions.append(names.index(column))
+        elif isinstance(column, (bool, np.bool_)) or not -n_columns <= int(column) < n_columns:
+            raise ValueError(
+                f"categorical_features holds {column!r}, but X has {n_columns} columns: give "
+                "column names, positions (integers), or a boolean mask of every column."
+            )
+        else:
+            positions.append(int(column) % n_columns)
+    return positions
 
 
 class _TaskSnapshot:
@@ -271,6 +299,7 @@ class BaseFlashEstimator(BaseEstimator):
         if "weight_decay" not in routed_optimizer:  # an explicit one replaces the rule
             decay = weight_decay_kwargs(optimizer, params["weight_decay"], params["learning_rate"])
         params["optimizer_kwargs"] = {**decay, **routed_optimizer}
+        params["backbone_kwargs"] = routing.routed(self, "backbone__")
         if isinstance(params["backbone"], str) and params["backbone"] not in TABULAR_BACKBONES:
             raise InvalidParameterError(
                 f"Unknown backbone {params['backbone']!r}"
@@ -287,16 +316,24 @@ class BaseFlashEstimator(BaseEstimator):
         """
         if torch.is_tensor(X):
             X = X.detach().cpu().numpy()
+        if isinstance(X, pd.Series):
+            raise ValueError(
+                "X is a pandas Series; pass a DataFrame. For one row, use df.iloc[[i]] (a "
+                "one-row DataFrame) rather than df.iloc[i]."
+            )
         if isinstance(X, pd.DataFrame):
             skip = set() if categorical is None else set(categorical.columns)
             kept = [(i, c) for i, c in enumerate(X.columns) if i not in skip]
-            strings = [str(c) for i, c in kept if fitting and is_categorical_column(X.iloc[:, i])]
-            if strings:
+            found = [(i, c) for i, c in kept if fitting and is_categorical_column(X.iloc[:, i])]
+            if found:
+                named = all(isinstance(c, str) for _, c in found)
+                listed = [c for _, c in found] if named else [i for i, _ in found]
                 raise ValueError(
-                    f"Column(s) {strings} hold categories, but categorical_features="
-                    f"{self.categorical_features!r} leaves them out. Pass "
+                    f"Column(s) {[c for _, c in found]} hold categories, but "
+                    f"categorical_features={self.categorical_features!r} leaves them out. Pass "
                     "categorical_features='auto' (category, bool, string and object columns), "
-                    "or list them, e.g. categorical_features=" + repr(strings) + "."
+                    f"or list them, e.g. categorical_features={listed!r}"
+                    + ("." if named else " (integers are positions).")
                 )
             times = [
                 str(c)
@@ -313,39 +350,21 @@ class BaseFlashEstimator(BaseEstimator):
         return X
 
     def _categorical_columns(self, X: Any, setting: Any) -> CategoryCodes | None:
-        """At fit: the categorical columns of ``X`` (None when there are none)."""
-        if setting is None or (setting == "auto" and not isinstance(X, pd.DataFrame)):
-            return None
-        n_columns = X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else None
-        if setting == "auto":
-            positions = [i for i in range(X.shape[1]) if is_categorical_column(X.iloc[:, i])]
-        else:
-            names = list(X.columns) if isinstance(X, pd.DataFrame) else []
-            positions = []
-            for column in setting:
-                if isinstance(column, str):
-                    if column not in names:
-                        raise ValueError(
-                            f"categorical_features names column {column!r}, but X has no such "
-                            "column"
-                            + (
-                                f" (its columns: {names})."
-                                if names
-                                else "; X has no "
-                                "column names (pass a DataFrame, or give positions)."
-                            )
-                        )
-                    positions.append(names.index(column))
-                else:
-                    if n_columns is None or not -n_columns <= int(column) < n_columns:
-                        raise ValueError(
-                            f"categorical_features holds position {column}, but X has "
-                            f"{n_columns} columns."
-                        )
-                    positions.append(int(column) % n_columns)
-        if not positions:
+        """At fit: the categorical columns of ``X`` (None when there are none).
+
+        ``setting`` is ``"auto"`` (a DataFrame's category, bool, string and object
+        columns), or names, positions, or a boolean mask over the columns.
+        """
+        if setting is None or (isinstance(setting, str) and not isinstance(X, pd.DataFrame)):
             return None
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+        n_columns = frame.shape[1]
+        if isinstance(setting, str):  # "auto"
+            positions = [i for i in range(n_columns) if is_categorical_column(frame.iloc[:, i])]
+        else:
+            positions = _column_positions(list(setting), X, n_columns)
+        if not positions:
+            return None
         return CategoryCodes(sorted(set(positions))).learn(frame)
 
     def _validated(self, *arrays: Any, **kwargs: Any) -> Any:
@@ -431,11 +450,12 @@ class BaseFlashEstimator(BaseEstimator):
         work = rows * _trainable_count(task)
         return torch.float64 if work < FLOAT64_MAX_WORK else torch.float32
 
+    @staticmethod
     def _backbone_module(
-        self, backbone: Any, n_inputs: int, n_outputs: int
+        params: dict[str, Any], n_inputs: int, n_outputs: int
     ) -> tuple[Any, dict, int | None]:
         """The backbone argument for the Task, its kwargs, and a width when a head is wanted."""
-        kwargs = routing.routed(self, "backbone__")
+        backbone, kwargs = params["backbone"], params["backbone_kwargs"]
         if isinstance(backbone, str):
             factory = TABULAR_BACKBONES.get(backbone)
             routing.check_kwargs(factory, {"num_features": n_inputs, **kwargs}, "backbone__")
@@ -629,6 +649,11 @@ class BaseFlashEstimator(BaseEstimator):
                 with _SEEDING, torch.random.fork_rng(devices=devices):
                     torch.manual_seed(int(init_seed))
                     task = self._build_task(params, X.shape[1], y, epochs)
+                # What rebuilds this network when the model is unpickled.
+                self._network_params = {
+                    k: v for k, v in params.items() if k not in ("callbacks", "random_state")
+                }
+                self._network_params.update(n_inputs=X.shape[1], epochs=epochs)
                 dtype = self._training_dtype(X, params, task, len(train[0]))
                 task.preprocess = NumpyPreprocess(
                     standardize_inputs=params["standardize_inputs"],
@@ -739,18 +764,49 @@ class BaseFlashEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
-        """Every tensor goes to the CPU, so a GPU-trained model unpickles anywhere.
+        """The state without torch objects: weights and optimizer state as numpy arrays.
 
-        (``object.__getstate__`` returns the live ``__dict__``: work on a copy.)
+        The network is rebuilt from the fit's parameters when the state is loaded, so a
+        pickle (or a ``skops`` file) holds no torch pickles, and a model trained on a
+        GPU loads on a machine without one. (``object.__getstate__`` returns the live
+        ``__dict__``: this works on a copy.)
         """
         state = dict(super().__getstate__())
         task = state.pop("task_", None)
-        state = _to_cpu(state)
-        if isinstance(task, Task) and task.device.type != "cpu":
-            task = copy.deepcopy(task).to("cpu")
-        if task is not None:
-            state["task_"] = task
+        state = apply_to_collection(state, torch.Tensor, lambda t: t.detach().cpu().numpy())
+        if isinstance(task, Task):
+            state["task_"] = {
+                "weights": {k: v.detach().cpu().numpy() for k, v in task.state_dict().items()},
+                "dtype": str(task.dtype).removeprefix("torch."),
+                "preprocess": task.preprocess.state_dict(),
+                "postprocess": task.postprocess.state_dict(),
+            }
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        saved = state.pop("task_", None)
+        if state.get("_optimizer_state") is not None:
+            state["_optimizer_state"] = apply_to_collection(
+                state["_optimizer_state"], np.ndarray, torch.from_numpy
+            )
+        super().__setstate__(state)
+        if saved is not None:
+            self.task_ = self._rebuilt_task(saved)
+
+    def _rebuilt_task(self, saved: dict[str, Any]) -> Task:
+        """The fitted Task, from the fit's parameters and the saved weights."""
+        params = self._network_params
+        with _SEEDING, torch.random.fork_rng(devices=[]):  # the initial draw is discarded
+            task = self._build_task(params, params["n_inputs"], None, params["epochs"])
+        task.preprocess = NumpyPreprocess()
+        task.preprocess.load_state_dict(saved["preprocess"])
+        task.preprocess.categories = self._categories
+        task.postprocess.load_state_dict(saved["postprocess"])
+        task.to(getattr(torch, saved["dtype"]))
+        task.load_state_dict({k: torch.from_numpy(v) for k, v in saved["weights"].items()})
+        task.eval()  # a fitted model predicts; fit puts it back in training mode
+        return task
 
     # ------------------------------------------------------------------ subclass hooks
     _y_numeric = True

@@ -224,9 +224,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     def _build_task(
         self, params: dict[str, Any], n_inputs: int, y: np.ndarray, epochs: int
     ) -> ClassificationTask:
-        backbone, backbone_kwargs, width = self._backbone_module(
-            params["backbone"], n_inputs, self._n_logits()
-        )
+        backbone, backbone_kwargs, width = self._backbone_module(params, n_inputs, self._n_logits())
         return ClassificationTask(
             num_inputs=n_inputs,
             num_classes=len(self.classes_),

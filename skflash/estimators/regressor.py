@@ -122,9 +122,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     def _build_task(
         self, params: dict[str, Any], n_inputs: int, y: np.ndarray, epochs: int
     ) -> RegressionTask:
-        backbone, backbone_kwargs, width = self._backbone_module(
-            params["backbone"], n_inputs, self.n_outputs_
-        )
+        backbone, backbone_kwargs, width = self._backbone_module(params, n_inputs, self.n_outputs_)
         return RegressionTask(
             num_inputs=n_inputs,
             num_outputs=self.n_outputs_,

@@ -8,6 +8,7 @@ their Parameters sections are written from this table and their own parameters.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from pytorch_lightning.accelerators import Accelerator
 from pytorch_lightning.callbacks import Callback
@@ -21,6 +22,7 @@ from skflash.estimators.parameters import (
     Options,
     Parameter,
     Real,
+    Satisfies,
     SubclassOf,
 )
 
@@ -185,15 +187,22 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "categorical_features",
         "auto",
-        '"auto", list of str or int, or None',
+        '"auto", array-like of str, int or bool, or None',
         (
             Options(("auto", None)),
-            ListOf((str, int, np.integer), "a list of column names or positions"),
+            Satisfies(
+                lambda v: (
+                    isinstance(v, (list, tuple, set, np.ndarray, pd.Index))
+                    and all(isinstance(c, (str, int, np.integer, np.bool_)) for c in v)
+                ),
+                "a list (or array) of column names, positions or a boolean mask",
+            ),
         ),
         """
         Columns that hold categories rather than numbers. ``"auto"``: a DataFrame's
-        columns of dtype category, bool, string or object (unless all numbers). A list
-        names them (or gives their positions, for arrays too). Each category gets a
+        columns of dtype category, bool or string, and object columns unless they hold
+        only numbers. Or name them: column names (strings), positions (integers, for
+        arrays too) or a boolean mask over the columns, as a list or an array. Each category gets a
         code learned at ``fit``; missing values and categories unseen in training
         share a reserved code, so prediction never fails on them. Columns with up to
         8 categories are one-hot encoded, the others embedded (a learned vector of 4 to
