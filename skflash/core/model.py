@@ -12,6 +12,7 @@ import copy
 import functools
 import importlib
 import inspect
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -173,9 +174,11 @@ class Task(FusedSteps, pl.LightningModule):
             postprocess = self.postprocess_cls()
         self.data_pipeline = DataPipeline(preprocess, postprocess)
         self._stage = "train"
-        self.save_hyperparameters(
-            ignore=["model", "preprocess", "postprocess"], frame=inspect.currentframe()
-        )
+        with warnings.catch_warnings():  # module arguments are dropped just below
+            warnings.filterwarnings("ignore", message=r"Attribute '\w+' is an instance of `nn")
+            self.save_hyperparameters(
+                ignore=["model", "preprocess", "postprocess"], frame=inspect.currentframe()
+            )
         for key in [k for k, v in self.hparams.items() if not _is_plain(v)]:
             del self.hparams[key]  # checkpoints keep plain values only
 
