@@ -8,6 +8,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -450,6 +451,18 @@ def latency(quick: bool) -> list[Row]:
             FLASH: _per_call(lambda: flash.predict(row), calls),
             "StandardScaler + MLPRegressor": _per_call(lambda: pipeline.predict(row), calls),
         }
+    try:
+        import onnxruntime
+
+        path = Path(tempfile.mkdtemp()) / "flash.onnx"
+        session = onnxruntime.InferenceSession(flash.to_onnx(path))
+        feed = {"numeric": row.astype(np.float32)}
+        session.run(None, feed)
+        predict[f"{FLASH} exported, in onnxruntime"] = _per_call(
+            lambda: session.run(None, feed), calls
+        )
+    except ImportError:  # the onnx extra is not installed
+        pass
     rows += _with_ratios(
         [
             {"workload": "latency: one-row predict (diabetes)", "tool": name, "time_s": t}

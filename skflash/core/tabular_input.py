@@ -149,7 +149,7 @@ class TabularInput(nn.Module):
         parts = [numeric]
         if self.one_hot:
             slots = codes[:, self.one_hot] + self._hot_offsets
-            hot = torch.zeros(len(x), self._hot_width, dtype=x.dtype, device=x.device)
+            hot = x.new_zeros((x.shape[0], self._hot_width))
             hot.scatter_(1, slots, 1.0)
             parts.append(hot[:, self._hot_kept])
         for i, (group, embedding) in enumerate(zip(self.groups, self.embeddings, strict=True)):

@@ -762,6 +762,24 @@ class BaseFlashEstimator(BaseEstimator):
                 start += len(values)
         return outputs
 
+    def to_onnx(self, path: Any) -> str:
+        """Write the fitted model to ``path`` as one ONNX graph, for serving without Python.
+
+        The graph holds the learned scaling, the category codes (categorical columns are
+        string inputs named after their columns; numeric columns form one float32 input
+        ``numeric``), the network, and the outputs: ``predictions`` (regressor), or
+        ``probabilities`` and ``labels`` (classifier). The batch size is free. Needs
+        ``pip install 'skflash[onnx]'``.
+
+        Returns
+        -------
+        path : str
+        """
+        check_is_fitted(self)
+        from skflash.onnx_graph import export_onnx
+
+        return export_onnx(self, path)
+
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
         """The state without torch objects: weights and optimizer state as numpy arrays.

@@ -237,5 +237,10 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
             **self._task_kwargs(params, epochs),
         )
 
+    def _onnx_output_kind(self) -> str:
+        if self._multi_label:
+            return "multilabel"
+        return "binary" if self._n_logits() == 1 else "multiclass"
+
     def _n_logits(self) -> int:
         return 1 if not self._multi_label and len(self.classes_) == 2 else len(self.classes_)

@@ -92,6 +92,9 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         return outputs.reshape(-1) if self._y_1d else outputs
 
     # ------------------------------------------------------------------ subclass hooks
+    def _onnx_output_kind(self) -> str:
+        return "regression"
+
     def _standardize_target(self) -> bool:
         return bool(self.standardize_target)
 

@@ -1,0 +1,98 @@
+"""ONNX export: onnxruntime's outputs equal predict / predict_proba."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+
+from skflash import FlashClassifier, FlashRegressor
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+FAST = dict(max_epochs=5, random_state=0)
+
+
+def _session(estimator, tmp_path):
+    return ort.InferenceSession(estimator.to_onnx(tmp_path / "model.onnx"))
+
+
+def test_regressor_graph_predicts_like_the_estimator_for_any_batch_size(tmp_path):
+    X, y = load_diabetes(return_X_y=True)
+    reg = FlashRegressor(**FAST).fit(X, y)
+    session = _session(reg, tmp_path)
+    assert [i.name for i in session.get_inputs()] == ["numeric"]
+    for rows in (X, X[:1]):
+        (predictions,) = session.run(None, {"numeric": rows.astype(np.float32)})
+        np.testing.assert_allclose(predictions.reshape(-1), reg.predict(rows), atol=1e-4)
+
+
+def test_classifier_graph_gives_probabilities_and_string_labels(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = FlashClassifier(**FAST).fit(X, labels)
+    probabilities, predicted = _session(clf, tmp_path).run(None, {"numeric": X.astype(np.float32)})
+    np.testing.assert_allclose(probabilities, clf.predict_proba(X), atol=1e-4)
+    np.testing.assert_array_equal(predicted, clf.predict(X))
+
+
+def test_binary_and_multilabel_classifiers(tmp_path):
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = FlashClassifier(**FAST).fit(X, y + 10)  # integer labels 10 and 11
+    probabilities, predicted = _session(clf, tmp_path).run(None, {"numeric": X.astype(np.float32)})
+    np.testing.assert_allclose(probabilities, clf.predict_proba(X), atol=1e-4)
+    assert (predicted == clf.predict(X)).mean() > 0.99  # ties at 0.5 may round apart
+    Y = np.stack([y, 1 - y, (X[:, 0] > 14).astype(int)], axis=1)
+    multi = FlashClassifier(**FAST).fit(X, Y)
+    path = tmp_path / "multi.onnx"
+    session = ort.InferenceSession(multi.to_onnx(path))
+    probabilities, predicted = session.run(None, {"numeric": X.astype(np.float32)})
+    np.testing.assert_allclose(probabilities, multi.predict_proba(X), atol=1e-4)
+    assert predicted.shape == Y.shape
+
+
+def test_categorical_columns_are_string_inputs_encoded_in_the_graph(tmp_path):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X["sex"] = np.where(X["sex"] > 0, "m", "f")
+    X["group"] = [f"g{i % 12}" for i in range(len(X))]  # embedded, not one-hot
+    reg = FlashRegressor(**FAST, standardize_inputs="robust", numeric_embedding="periodic").fit(
+        X, y
+    )
+    session = _session(reg, tmp_path)
+    assert [i.name for i in session.get_inputs()] == ["numeric", "sex", "group"]
+    new = X.head(3).copy()
+    new["group"] = ["g1", "never seen", None]
+    feed = {
+        "numeric": new.drop(columns=["sex", "group"]).to_numpy(np.float32),
+        "sex": new[["sex"]].to_numpy().astype(str).astype(object),
+        "group": new[["group"]].fillna("").to_numpy().astype(object),
+    }
+    (predictions,) = session.run(None, feed)
+    np.testing.assert_allclose(predictions.reshape(-1), reg.predict(new), atol=1e-4)
+
+
+def test_missing_onnx_packages_get_an_install_hint(tmp_path, monkeypatch):
+    X, y = load_diabetes(return_X_y=True)
+    reg = FlashRegressor(max_epochs=1).fit(X, y)
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError("No module named 'onnx'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    with pytest.raises(ImportError, match=r"pip install 'skflash\[onnx\]'"):
+        reg.to_onnx(tmp_path / "model.onnx")
+
+
+def test_unfitted_estimator_cannot_be_exported(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        FlashRegressor().to_onnx(tmp_path / "model.onnx")
+    assert not pd.io.common.file_exists(str(tmp_path / "model.onnx"))
