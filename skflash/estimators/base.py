@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import functools
+import importlib.metadata
 import inspect
 import threading
 from collections.abc import Iterator
@@ -198,8 +200,29 @@ class _TaskSnapshot:
             self.task.load_state_dict(self.weights)
 
 
+@functools.cache
+def _documentation_url() -> str:
+    """The project's documentation (its README), from the installed package's metadata."""
+    try:
+        urls = importlib.metadata.metadata("skflash").get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:
+        urls = []
+    found = dict(u.split(", ", 1) for u in urls if ", " in u)
+    return found.get("Documentation", "https://pypi.org/project/skflash/")
+
+
 class BaseFlashEstimator(BaseEstimator):
     """Shared machinery of the skflash estimators; not meant to be used directly."""
+
+    #: The HTML repr (in notebooks) links each estimator to its section of the README.
+    _doc_link_module = "skflash"
+
+    @property
+    def _doc_link_template(self) -> str:
+        return _documentation_url() + "#{anchor}"
+
+    def _doc_link_url_param_generator(self) -> dict[str, str]:
+        return {"anchor": type(self).__name__.lower()}
 
     #: Every constructor parameter, in signature order: the shared ones with the
     #: estimator's own (see :func:`~skflash.estimators.parameters.with_own`).
