@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,plot,skops,optuna,onnx,benchmark]"
+	$(BIN)/pip install --quiet -e ".[test,plot,skops,optuna,onnx,dask,benchmark]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -10,6 +10,8 @@ fetched with one indexing call instead of a Python call per sample.
 from __future__ import annotations
 
 import inspect
+import multiprocessing
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -102,6 +104,21 @@ def _defined_by_subclass(owner: object, base: type, name: str) -> bool:
         return True
     impl = getattr(type(owner), name, None)
     return impl is not None and impl is not getattr(base, name, None)
+
+
+def _workers_allowed(num_workers: int) -> int:
+    """``num_workers``, or 0 inside a daemonic process (a Dask or multiprocessing worker),
+    which may not start the worker processes a DataLoader needs."""
+    if num_workers > 0 and multiprocessing.current_process().daemon:
+        warnings.warn(
+            f"num_workers={num_workers} ignored: this process is a daemonic worker (e.g. a "
+            "Dask or multiprocessing pool worker), which cannot start DataLoader worker "
+            "processes. Data is loaded in the worker's own process instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return 0
+    return num_workers
 
 
 class DataPipeline:
@@ -232,6 +249,7 @@ class DataPipeline:
         stage = getattr(dataset, "running_stage", None) or stage or "train"
         batched = getattr(dataset, "fetches_batches", False)
         shuffle = shuffle and not isinstance(dataset, torch.utils.data.IterableDataset)
+        num_workers = _workers_allowed(num_workers)
         return DataLoader(
             dataset,
             batch_size=batch_size,

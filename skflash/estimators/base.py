@@ -146,6 +146,14 @@ def _check_codes_fit(categorical: CategoryCodes | None, precision: Any) -> None:
     )
 
 
+def _in_memory(value: Any) -> Any:
+    """A Dask collection computed into its pandas or numpy counterpart (column names
+    kept); anything else as it is."""
+    if type(value).__module__.split(".")[0] == "dask" and hasattr(value, "compute"):
+        return value.compute()
+    return value
+
+
 def _column_positions(columns: list, X: Any, n_columns: int) -> list[int]:
     """Positions from column names (strings), positions (integers) or a boolean mask."""
     if columns and all(isinstance(c, (bool, np.bool_)) for c in columns):
@@ -433,6 +441,7 @@ class BaseFlashEstimator(BaseEstimator):
     def _validate_fit_data(
         self, X: Any, y: Any, sample_weight: Any, reset: bool, categorical_features: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        X, y, sample_weight = (_in_memory(v) for v in (X, y, sample_weight))
         if torch.is_tensor(X):
             X = X.detach().cpu().numpy()
         if reset:
@@ -767,7 +776,7 @@ class BaseFlashEstimator(BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         """Model outputs for ``X``, in batches, after the Postprocess."""
         check_is_fitted(self)
-        X = self._validate_X(X, vars(self).get("_categories"), fitting=False)
+        X = self._validate_X(_in_memory(X), vars(self).get("_categories"), fitting=False)
         X = self._validated(X, reset=False)
         outputs: np.ndarray | None = None
         start = 0
