@@ -73,3 +73,22 @@ def test_daemonic_workers_load_data_in_process_and_say_so():
     assert workers == 0
     assert any("num_workers=2 ignored: this process is a daemonic worker" in m for m in messages)
     assert _loader_workers(2)[0] == 2  # a normal process keeps its workers
+
+
+def test_dask_ml_incremental_matches_one_epoch_in_memory_and_predicts_blockwise():
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    da = pytest.importorskip("dask.array")
+    from sklearn.datasets import make_friedman1
+    from sklearn.metrics import r2_score
+
+    X, y = make_friedman1(30_000, noise=1.0, random_state=0)
+    X_blocks, y_blocks = da.from_array(X, chunks=(10_000, 10)), da.from_array(y, chunks=10_000)
+    incremental = wrappers.Incremental(FlashRegressor(random_state=0)).fit(X_blocks, y_blocks)
+    assert incremental.estimator_.n_iter_ == 3  # one partial_fit per block
+    streamed = r2_score(y, incremental.predict(X_blocks).compute())
+    in_memory = FlashRegressor(max_epochs=1, random_state=0).fit(X, y).score(X, y)
+    assert streamed > in_memory - 0.02
+    post = wrappers.ParallelPostFit(FlashRegressor(max_epochs=1, random_state=0)).fit(X, y)
+    predictions = post.predict(X_blocks)
+    assert isinstance(predictions, da.Array) and predictions.numblocks == (3,)
+    np.testing.assert_allclose(predictions.compute(), post.estimator.predict(X))
