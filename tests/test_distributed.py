@@ -52,3 +52,42 @@ def test_two_processes_each_train_on_half_the_data(tmp_path):
     )
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks == [{"rows": 2 * 32, "fused": False}] * 2  # 2 epochs of 32 rows each
+
+
+ESTIMATOR_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from sklearn.datasets import load_diabetes
+    from skflash import FlashRegressor
+
+    if __name__ == "__main__":
+        X, y = load_diabetes(return_X_y=True)
+        single = FlashRegressor(max_epochs=30, random_state=0).fit(X, y)
+        out = {"single": single.score(X, y)}
+        for strategy in ("ddp_spawn", "ddp_fork"):
+            reg = FlashRegressor(
+                max_epochs=30, devices=2, trainer__strategy=strategy, random_state=0
+            ).fit(X, y)
+            out[strategy] = {
+                "score": reg.score(X, y),
+                "n_iter": reg.n_iter_,
+                "epochs": [row["epoch"] for row in reg.history_],
+                "finite": all(row["train_loss"] > 0 for row in reg.history_),
+            }
+        print(json.dumps(out))
+    """
+)
+
+
+def test_estimator_on_two_processes_returns_its_history_and_quality(tmp_path):
+    script = tmp_path / "estimator.py"
+    script.write_text(ESTIMATOR_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script)], check=True, capture_output=True, text=True, timeout=240
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for strategy in ("ddp_spawn", "ddp_fork"):
+        result = out[strategy]
+        assert result["n_iter"] == 30 and result["epochs"] == list(range(30))
+        assert result["finite"]
+        assert result["score"] > out["single"] - 0.05  # the one-process quality

@@ -199,14 +199,9 @@ class DataPipeline:
 
     def sample_transform(self, stage: str) -> Callable[[Any, Any], Any]:
         """Chain the per-sample hooks of ``stage`` into one callable ``(sample, dataset)``."""
-        hooks = [h for h in (self.hook(name, stage) for name in PER_SAMPLE_HOOKS) if h]
-
-        def transform(sample: Any, dataset: Any = None) -> Any:
-            for hook in hooks:
-                sample = hook(sample, dataset)
-            return sample
-
-        return transform
+        return _SampleTransform(
+            [h for h in (self.hook(name, stage) for name in PER_SAMPLE_HOOKS) if h]
+        )
 
     def loader_collate(self, stage: str, batched: bool) -> Callable[[Any], Any]:
         """The loader's ``collate_fn``: collate (unless batched or on the device), then
@@ -276,6 +271,18 @@ class DataPipeline:
             return [post.per_sample_transform(s) for s in post.uncollate(output)]
         finally:
             post._running_stage = None
+
+
+class _SampleTransform:
+    """The per-sample hooks of a stage in order; picklable, for spawned processes."""
+
+    def __init__(self, hooks: list[_Hook]) -> None:
+        self.hooks = hooks
+
+    def __call__(self, sample: Any, dataset: Any = None) -> Any:
+        for hook in self.hooks:
+            sample = hook(sample, dataset)
+        return sample
 
 
 class _LoaderCollate:

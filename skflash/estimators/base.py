@@ -56,7 +56,7 @@ from skflash.estimators.parameters import (
     constructor,
     with_parameters_section,
 )
-from skflash.estimators.quiet import quiet_lightning
+from skflash.estimators.quiet import QuietWorkers, quiet_lightning
 from skflash.estimators.shared_parameters import (
     KWARGS_DOC,
     SHARED_ATTRIBUTES,
@@ -722,6 +722,7 @@ class BaseFlashEstimator(BaseEstimator):
             task.train()  # Lightning keeps the mode it finds; a fitted model is in eval mode
             with torch_threads(threads):
                 trainer.fit(task, datamodule=datamodule)
+            history.recover(trainer)
         optimizer_state = trainer.optimizers[0].state_dict() if trainer.optimizers else None
         task.trainer = None  # fitted models do not keep the Trainer (or its data) alive
         task.eval()  # a fitted model predicts; fit puts it back in training mode
@@ -755,6 +756,8 @@ class BaseFlashEstimator(BaseEstimator):
             callbacks += [EarlyStopping("val_loss", patience=params["patience"]), best]
         if int(params["verbose"]) == 1:
             callbacks.append(EpochProgress(type(self).__name__))
+        if int(params["verbose"]) < 2:
+            callbacks.append(QuietWorkers())
         callbacks += [copy.deepcopy(c) for c in (params["callbacks"] or [])]
         return history, best, callbacks
 

@@ -24,6 +24,10 @@ def _epoch_values(logged: Any, pl_module: pl.LightningModule) -> dict[str, Any]:
     return {k: v for k, v in logged.items() if k.startswith(("train_", "val_")) and k not in skip}
 
 
+#: Prefix of the callback metrics that carry rank 0's history to the main process.
+_SENT = "history/"
+
+
 class TrainingDivergedError(FloatingPointError, ValueError):
     """The training loss stopped being a finite number.
 
@@ -60,6 +64,31 @@ class History(Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Values stay tensors during the fit (no per-value sync); floats for the user.
         self.history = [{k: _scalar(v) for k, v in row.items()} for row in self.history]
+        if trainer.world_size > 1 and trainer.is_global_zero:
+            # A multi-process launcher (ddp_spawn, ddp_fork) sends rank 0's callback
+            # metrics back to the main process, whose copy of this callback saw nothing.
+            names = list(dict.fromkeys(k for row in self.history for k in row))
+            for name in names:
+                values = [row.get(name, math.nan) for row in self.history]
+                trainer.callback_metrics[f"{_SENT}{name}"] = torch.tensor(values)
+
+    def recover(self, trainer: pl.Trainer) -> None:
+        """After a multi-process fit, take the history rank 0 sent back (if any)."""
+        sent = {
+            k.removeprefix(_SENT): v.tolist()
+            for k, v in trainer.callback_metrics.items()
+            if k.startswith(_SENT)
+        }
+        if self.history or "epoch" not in sent:
+            return
+        self.history = [
+            {
+                name: (int(values[i]) if name == "epoch" else float(values[i]))
+                for name, values in sent.items()
+                if not (name != "epoch" and math.isnan(values[i]))
+            }
+            for i in range(len(sent["epoch"]))
+        ]
 
 
 class BestWeights(Callback):

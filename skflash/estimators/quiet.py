@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import threading
 import warnings
 from collections.abc import Iterator
+from typing import Any
+
+from pytorch_lightning.callbacks import Callback
 
 _LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning", "lightning.pytorch")
 _MODULES = (r"pytorch_lightning(\.|$)", r"lightning_fabric(\.|$)", r"lightning(\.|$)")
@@ -64,3 +68,18 @@ def quiet_lightning(enabled: bool = True) -> Iterator[None]:
             _depth -= 1
             if _depth == 0:
                 _uninstall()
+
+
+class QuietWorkers(Callback):
+    """Silence Lightning in the processes a multi-process strategy starts (``ddp_spawn``),
+    which do not inherit the main process's logger levels and warning filters.
+
+    It acts from the ``setup`` hook on, so the lines Lightning prints while it connects
+    the processes still show.
+    """
+
+    ignores_steps = True
+
+    def setup(self, *args: Any, **kwargs: Any) -> None:
+        if multiprocessing.parent_process() is not None:
+            _install()
