@@ -74,6 +74,14 @@ ESTIMATOR_SCRIPT = textwrap.dedent(
                 "epochs": [row["epoch"] for row in reg.history_],
                 "finite": all(row["train_loss"] > 0 for row in reg.history_),
             }
+        from sklearn.model_selection import GridSearchCV
+
+        search = GridSearchCV(
+            FlashRegressor(max_epochs=5, devices=2, trainer__strategy="ddp_fork"),
+            {"learning_rate": [1e-3, 1e-2]},
+            cv=2,
+        ).fit(X, y)
+        out["search"] = search.best_estimator_.n_iter_
         print(json.dumps(out))
     """
 )
@@ -91,3 +99,25 @@ def test_estimator_on_two_processes_returns_its_history_and_quality(tmp_path):
         assert result["n_iter"] == 30 and result["epochs"] == list(range(30))
         assert result["finite"]
         assert result["score"] > out["single"] - 0.05  # the one-process quality
+    assert out["search"] == 5  # inside GridSearchCV (and its refit) too
+
+
+def _multi_device_fit() -> str:
+    from sklearn.datasets import load_diabetes
+
+    from skflash import FlashRegressor
+
+    X, y = load_diabetes(return_X_y=True)
+    try:
+        FlashRegressor(max_epochs=1, devices=2, trainer__strategy="ddp_spawn").fit(X, y)
+    except ValueError as error:
+        return str(error)
+    return "fitted"
+
+
+def test_multi_device_fit_in_a_daemonic_worker_gets_a_clear_error():
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        message = pool.apply(_multi_device_fit)
+    assert "daemonic worker" in message and "devices=1" in message

@@ -14,6 +14,7 @@ import difflib
 import functools
 import importlib.metadata
 import inspect
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from typing import Any, Self
@@ -567,6 +568,13 @@ class BaseFlashEstimator(BaseEstimator):
                 "Lightning starts by running your whole script again (strategy 'ddp'), "
                 f"once per device. {type(self).__name__} trains on one device: use devices=1 "
                 "(or pass trainer__strategy to choose a multi-process strategy yourself)."
+            )
+        if trainer.world_size > 1 and multiprocessing.current_process().daemon:
+            raise ValueError(
+                f"devices={params['devices']!r} needs {trainer.world_size} processes, but "
+                "this process is a daemonic worker (a Dask or multiprocessing pool worker), "
+                "which cannot start any. Fit with devices=1 here, or run the multi-device fit "
+                "from a main process."
             )
         return trainer
 
