@@ -2,8 +2,9 @@
 
 The graph takes the numeric columns as one float32 tensor ``numeric`` (in the training
 order of the numeric columns) and, when the model has categorical columns, each of them as
-a string tensor of shape (n, 1) named after its column; a ``LabelEncoder`` node turns the
-strings into the learned codes (unseen or missing: the reserved code). Then come the
+a string tensor of shape (n, 1) named after its column, holding ``str(value)`` (whole
+floats as integers: ``"2"`` for 2.0; bools as ``"True"``/``"False"``); a ``LabelEncoder``
+node turns the strings into the learned codes (unseen or missing: the reserved code). Then come the
 learned scaling, the network, and the outputs: ``predictions`` for a regressor (in the
 target's units); ``probabilities`` and ``labels`` for a classifier. The batch dimension
 is dynamic. Needs the ``onnx`` extra (``onnx``, ``onnxscript``).
@@ -27,6 +28,14 @@ from skflash.data.numpy_data import smooth_clip
 
 #: Opset of the ``ai.onnx.ml`` domain used for LabelEncoder (string keys, integer values).
 ML_OPSET = 2
+
+
+def onnx_category_key(value: Any) -> str:
+    """The string a categorical value is fed to the graph as: ``str(value)``, with whole
+    floats written as integers (``2.0`` as ``"2"``)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _require_onnx() -> Any:
@@ -121,6 +130,12 @@ def _with_category_inputs(model: Any, estimator: Any) -> Any:
 
     categories = estimator._categories
     graph = model.graph
+    taken = {"numeric", "encoded"} & {str(n) for n in getattr(estimator, "feature_names_in_", [])}
+    if taken:
+        raise ValueError(
+            f"Column(s) {sorted(taken)} have names the ONNX graph uses for its own tensors; "
+            "rename them before fitting to export this model."
+        )
     encoded = next(i for i in graph.input if i.name == "encoded")
     graph.input.remove(encoded)
     names = (
@@ -140,7 +155,7 @@ def _with_category_inputs(model: Any, estimator: Any) -> Any:
                 [name],
                 [f"{name}__code"],
                 domain="ai.onnx.ml",
-                keys_strings=[str(v) for v in known],
+                keys_strings=[onnx_category_key(v) for v in known],
                 values_int64s=list(range(1, len(known) + 1)),
                 default_int64=0,
             )

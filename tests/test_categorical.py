@@ -290,3 +290,10 @@ def test_one_row_passed_as_a_series_gets_a_clear_error():
     with pytest.raises(ValueError, match=r"df.iloc\[\[i\]\]"):
         reg.predict(X.iloc[0])
     assert reg.predict(X.iloc[[0]]).shape == (1,)
+
+
+def test_float32_arrays_with_categorical_positions_train_in_float32():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=100), rng.integers(0, 3, size=100)].astype(np.float32)
+    reg = FlashRegressor(max_epochs=1, categorical_features=[1]).fit(X, X[:, 0])
+    assert reg.task_.dtype == torch.float32 and reg.predict(X).dtype == np.float32

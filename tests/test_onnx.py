@@ -110,3 +110,23 @@ def test_a_real_table_with_many_categorical_columns(tmp_path):
     feed.update({c: ames[[c]].astype(str).to_numpy().astype(object) for c in categorical})
     (predictions,) = session.run(None, feed)
     np.testing.assert_allclose(predictions.reshape(-1), reg.predict(ames), atol=1e-4)
+
+
+def test_numeric_category_values_are_fed_as_their_plain_strings(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=300), rng.integers(0, 3, size=300).astype(float)]
+    y = X[:, 0] + X[:, 1]
+    reg = FlashRegressor(**FAST, categorical_features=[1]).fit(X, y)
+    session = _session(reg, tmp_path)
+    feed = {"numeric": X[:5, :1].astype(np.float32), "x1": X[:5, 1:].astype(int).astype(str)}
+    feed["x1"] = feed["x1"].astype(object)  # "0", "1", "2": no ".0"
+    (predictions,) = session.run(None, feed)
+    np.testing.assert_allclose(predictions.reshape(-1), reg.predict(X[:5]), atol=1e-4)
+
+
+def test_a_column_named_like_a_graph_tensor_is_refused(tmp_path):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X["numeric"] = np.where(X["sex"] > 0, "m", "f")
+    reg = FlashRegressor(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"\['numeric'\].*rename"):
+        reg.to_onnx(tmp_path / "model.onnx")

@@ -382,3 +382,13 @@ def test_verbose_progress_redraws_one_line_on_a_terminal(data, monkeypatch):
     assert len(redraws) == 4 and terminal.text.endswith("\n")  # 3 epochs, then the last again
     assert "1/3 epochs" in redraws[0] and "3/3 epochs" in redraws[-1]
     assert "[" + "#" * 20 + "]" in redraws[-1] and "val_loss=" in redraws[-1]
+
+
+def test_state_of_an_earlier_version_with_the_task_whole_still_loads(data):
+    X, y = data
+    reg = FlashRegressor(**FAST).fit(X, y)
+    earlier = dict(vars(reg))  # what pickles held before: the Task object itself
+    del earlier["_network_params"]
+    loaded = FlashRegressor.__new__(FlashRegressor)
+    loaded.__setstate__(earlier)
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))

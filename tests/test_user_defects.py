@@ -3,6 +3,7 @@ optimizers, parameter types, precisions, checkpoints, threads, incremental train
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pickle
@@ -506,3 +507,49 @@ def test_continued_fits_train_in_training_mode_and_fitted_models_predict_in_eval
     np.testing.assert_array_equal(reg.predict(diabetes[0][:5]), first)
     reg.fit(*diabetes).partial_fit(*diabetes)
     assert seen == [True] * 5
+
+
+def test_half_precision_models_pickle_and_deepcopy(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, random_state=0, precision="bf16-true").fit(X, y)
+    for copy_of in (pickle.loads(pickle.dumps(reg)), copy.deepcopy(reg)):
+        assert copy_of.task_.dtype == torch.bfloat16
+        np.testing.assert_array_equal(copy_of.predict(X), reg.predict(X))
+        copy_of.partial_fit(X, y)
+
+
+def test_user_subclass_with_its_own_parameter():
+    class Scaled(FlashRegressor):
+        def __init__(self, factor=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+    est = Scaled(factor=2.0, max_epochs=3)
+    assert est.get_params()["factor"] == 2.0 and est.max_epochs == 3
+    assert clone(est).factor == 2.0
+
+
+def test_missing_class_labels_get_a_clear_error():
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    y = np.array(["a"] * 4 + ["b"] * 3 + [None], dtype=object)
+    with pytest.raises(ValueError, match="missing labels"):
+        FlashClassifier(max_epochs=1).fit(X, y)
+
+
+def _quiet_fit_leaves_levels() -> tuple[int, int]:
+    import logging
+
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    before = logging.getLogger("pytorch_lightning").level
+    FlashRegressor(max_epochs=1).fit(X, y)
+    return before, logging.getLogger("pytorch_lightning").level
+
+
+def test_a_fit_in_a_pool_worker_restores_the_workers_logger_levels():
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        before, after = pool.apply(_quiet_fit_leaves_levels)
+    assert before == after

@@ -150,9 +150,16 @@ def _check_codes_fit(categorical: CategoryCodes | None, precision: Any) -> None:
 def _in_memory(value: Any) -> Any:
     """A Dask collection computed into its pandas or numpy counterpart (column names
     kept); anything else as it is."""
-    if type(value).__module__.split(".")[0] == "dask" and hasattr(value, "compute"):
+    if type(value).__module__.startswith("dask") and hasattr(value, "compute"):
         return value.compute()
     return value
+
+
+def _as_array(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array on the CPU; bfloat16, which numpy lacks, as float32 (the
+    model's dtype is restored when it loads)."""
+    tensor = tensor.detach().cpu()
+    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
 def _column_positions(columns: list, X: Any, n_columns: int) -> list[int]:
@@ -241,10 +248,12 @@ class BaseFlashEstimator(BaseEstimator):
         """Write the ``__init__`` and the Parameters section of an estimator from its table."""
         super().__init_subclass__(**kwargs)
         if "_parameters" in cls.__dict__:
-            cls.__init__ = constructor(cls._parameters, cls.__name__)
-            cls.__doc__ = with_parameters_section(
-                cls.__doc__, cls._parameters, KWARGS_DOC, SHARED_ATTRIBUTES
-            )
+            if "__init__" not in cls.__dict__:  # a subclass's own __init__ is kept
+                cls.__init__ = constructor(cls._parameters, cls.__name__)
+            if cls.__doc__:
+                cls.__doc__ = with_parameters_section(
+                    cls.__doc__, cls._parameters, KWARGS_DOC, SHARED_ATTRIBUTES
+                )
 
     def _store_parameters(self, arguments: dict[str, Any]) -> None:
         """Store each constructor argument under its own name, as scikit-learn asks.
@@ -252,9 +261,9 @@ class BaseFlashEstimator(BaseEstimator):
         Called by each estimator's ``__init__`` with its bound arguments: its signature is
         the list of parameters; ``**kwargs`` holds the routed ones.
         """
-        for name in inspect.signature(type(self).__init__).parameters:
-            if name not in ("self", "kwargs"):
-                setattr(self, name, arguments[name])
+        for name, value in arguments.items():
+            if name not in ("self", "kwargs", "__class__"):
+                setattr(self, name, value)
         self._unknown_params: dict[str, Any] = {}
         self._store_routed(arguments.get("kwargs", {}))
 
@@ -428,7 +437,10 @@ class BaseFlashEstimator(BaseEstimator):
         validate_data(self, X, skip_check_array=True, reset=reset)
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
         codes = set(categorical.columns)
-        numeric = frame.iloc[:, [i for i in range(frame.shape[1]) if i not in codes]]
+        keep = [i for i in range(frame.shape[1]) if i not in codes]
+        numeric = frame.iloc[:, keep]
+        if isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
+            numeric = X[:, keep]  # keeps the array's dtype (float32 trains in float32)
         if numeric.shape[1] == 0:  # a table of categories only
             numeric = np.zeros((len(frame), 0))
         kwargs = {**kwargs, "dtype": (np.float64, np.float32), "ensure_min_features": 0}
@@ -834,10 +846,10 @@ class BaseFlashEstimator(BaseEstimator):
         """
         state = dict(super().__getstate__())
         task = state.pop("task_", None)
-        state = apply_to_collection(state, torch.Tensor, lambda t: t.detach().cpu().numpy())
+        state = apply_to_collection(state, torch.Tensor, _as_array)
         if isinstance(task, Task):
             state["task_"] = {
-                "weights": {k: v.detach().cpu().numpy() for k, v in task.state_dict().items()},
+                "weights": {k: _as_array(v) for k, v in task.state_dict().items()},
                 "dtype": str(task.dtype).removeprefix("torch."),
                 "preprocess": task.preprocess.state_dict(),
                 "postprocess": task.postprocess.state_dict(),
@@ -852,7 +864,9 @@ class BaseFlashEstimator(BaseEstimator):
                 state["_optimizer_state"], np.ndarray, torch.from_numpy
             )
         super().__setstate__(state)
-        if saved is not None:
+        if isinstance(saved, Task):  # pickled by an earlier version, with the Task whole
+            self.task_ = saved
+        elif saved is not None:
             self.task_ = self._rebuilt_task(saved)
 
     def _rebuilt_task(self, saved: dict[str, Any]) -> Task:

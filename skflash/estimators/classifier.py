@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
@@ -147,6 +148,11 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
 
     # ------------------------------------------------------------------ subclass hooks
     def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
+        if y.dtype == object and pd.isna(y).any():
+            raise ValueError(
+                "y holds missing labels (None or NaN). Drop those rows, or give them a label "
+                "of their own (e.g. 'unknown')."
+            )
         check_classification_targets(y)
         kind = type_of_target(y, input_name="y")
         if kind == "multilabel-indicator":

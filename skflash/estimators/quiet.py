@@ -80,6 +80,10 @@ class QuietWorkers(Callback):
 
     ignores_steps = True
 
-    def setup(self, *args: Any, **kwargs: Any) -> None:
-        if multiprocessing.parent_process() is not None:
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        # Only in the rank processes a strategy started (not in a pool or Dask worker
+        # fitting on its own), and only where no quiet block already runs (a forked rank
+        # inherits its parent's).
+        spawned = multiprocessing.parent_process() is not None
+        if spawned and trainer.world_size > 1 and _depth == 0:
             _install()
