@@ -122,6 +122,8 @@ class IterableAutoDataset(IterableDataset):
         self.data_pipeline = _as_pipeline(data_pipeline)
         self.data = self.data_pipeline.load_data(data, running_stage, dataset=self)
         self._transform = self.data_pipeline.sample_transform(running_stage)
+        # A stream of whole batches (e.g. a BlockStream) is passed on by loaders as it is.
+        self.yields_batches = bool(getattr(self.data, "yields_batches", False))
 
     fetches_batches = False
 

@@ -19,23 +19,19 @@ import torch
 from skflash.data.categories import CategoryCodes
 from skflash.data.data_module import DataModule
 from skflash.data.process import Postprocess, Preprocess
+from skflash.data.row_blocks import BlockStream
 from skflash.data.samples import ArraySamples
 
 _CHUNK_ROWS = 16384
 
 
-def weighted_mean_scale(
-    x: np.ndarray, weights: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (weighted), in float64, chunk by chunk.
+def _weighted_moments(x2: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Total weight, column means and standard deviations of 2-D ``x2``, in float64.
 
     Columns are divided by their largest magnitude first, so that values near the float
-    limits do not overflow when squared. A constant column gets scale 1, so that dividing
-    by it is safe.
+    limits do not overflow when squared.
     """
-    x2 = x.reshape(len(x), -1)
-    w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
-    total = w.sum()
+    total = float(w.sum())
     chunks = [slice(start, start + _CHUNK_ROWS) for start in range(0, len(x2), _CHUNK_ROWS)]
     magnitude = np.zeros(x2.shape[1])
     for chunk in chunks:
@@ -47,12 +43,65 @@ def weighted_mean_scale(
         (w[chunk] @ (x2[chunk] / magnitude - mean) ** 2 for chunk in chunks),
         np.zeros(x2.shape[1]),
     )
-    scale = np.sqrt(var / total)
+    return total, mean * magnitude, np.sqrt(var / total) * magnitude
+
+
+def _usable_scale(mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``scale`` with 1 where a column is constant (or its spread too small to divide by)."""
+    scale = scale.copy()
     scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
-    mean, scale = mean * magnitude, scale * magnitude
     with np.errstate(divide="ignore", over="ignore"):
         scale[~np.isfinite(1.0 / scale)] = 1.0  # spreads too small to divide by (subnormal)
-    return mean.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
+    return scale
+
+
+def weighted_mean_scale(
+    x: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (weighted), in float64, chunk by chunk.
+
+    A constant column gets scale 1, so that dividing by it is safe.
+    """
+    x2 = x.reshape(len(x), -1)
+    w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
+    _, mean, scale = _weighted_moments(x2, w)
+    return mean.reshape(x.shape[1:]), _usable_scale(mean, scale).reshape(x.shape[1:])
+
+
+class StreamedMeanScale:
+    """Means and standard deviations (weighted) of data seen in blocks, never held whole.
+
+    Each block's moments are merged into the running ones (the parallel form of Welford's
+    update), so the result equals :func:`weighted_mean_scale` of all rows at once.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.mean: np.ndarray | None = None
+        self.sum_squares: np.ndarray | None = None
+
+    def add(self, x: np.ndarray, weights: np.ndarray | None = None) -> None:
+        x2 = x.reshape(len(x), -1)
+        w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
+        total, mean, scale = _weighted_moments(x2, w)
+        if total <= 0:
+            return
+        if self.mean is None:
+            self.total, self.mean, self.sum_squares = total, mean, total * scale**2
+            return
+        combined = self.total + total
+        delta = mean - self.mean
+        self.sum_squares = (
+            self.sum_squares + total * scale**2 + delta**2 * (self.total * total / combined)
+        )
+        self.mean = self.mean + delta * (total / combined)
+        self.total = combined
+
+    def mean_scale(self, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+        if self.mean is None:
+            raise ValueError("No rows with a positive weight to learn the scaling from.")
+        scale = np.sqrt(self.sum_squares / self.total)
+        return self.mean.reshape(shape), _usable_scale(self.mean, scale).reshape(shape)
 
 
 def robust_center_scale(
@@ -262,7 +311,9 @@ class NumpyPreprocess(Preprocess):
                 f"on {self.num_inputs}. Pass data with the training columns."
             )
 
-    def load_data(self, data: Any, dataset: Any = None) -> ArraySamples:
+    def load_data(self, data: Any, dataset: Any = None) -> ArraySamples | BlockStream:
+        if isinstance(data, BlockStream):
+            return self._load_stream(data, dataset)
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise ValueError("Expected (x, y) or (x, y, sample_weight) arrays.")
         x, y = self.encode(data[0]), np.asarray(data[1])
@@ -291,6 +342,45 @@ class NumpyPreprocess(Preprocess):
         if weights is not None:
             tensors.append(as_tensor(weights, self.dtype))
         return ArraySamples(*tensors)
+
+    def _load_stream(self, stream: BlockStream, dataset: Any = None) -> BlockStream:
+        """A stream of row blocks: the statistics are learned in one pass over the training
+        rows, one block in memory at a time; batches become tensors as they are drawn."""
+        if self.training and self.learn_statistics:
+            self._affine = {}
+            self.num_inputs = None
+            x_moments, y_moments = StreamedMeanScale(), StreamedMeanScale()
+            sample = _RowSample(ROBUST_SAMPLE_ROWS)
+            numeric = 0
+            for arrays in stream.arrays():
+                x, y = arrays[0], arrays[1]
+                weights = arrays[2] if len(arrays) > 2 else None
+                self.num_inputs = self.num_inputs or x.shape[1]
+                self._check_features(x)
+                numeric = x.shape[1] - self.num_codes
+                if self.standardize_inputs == "robust":
+                    sample.add(x[:, :numeric], weights)
+                elif self.standardize_inputs:
+                    x_moments.add(x[:, :numeric], weights)
+                if self.standardize_target:
+                    y_moments.add(y, weights)
+                y_shape = y.shape[1:]
+            if self.num_inputs is None:
+                raise ValueError("The training data holds no rows.")
+            if self.standardize_inputs:
+                mean, scale = (
+                    robust_center_scale(*sample.rows())
+                    if self.standardize_inputs == "robust"
+                    else x_moments.mean_scale((numeric,))
+                )
+                self.x_mean = np.concatenate([mean, np.zeros(self.num_codes)])
+                self.x_scale = np.concatenate([scale, np.ones(self.num_codes)])
+            if self.standardize_target:
+                self.y_mean, self.y_scale = y_moments.mean_scale(y_shape)
+        if dataset is not None:
+            dataset.num_inputs = self.num_inputs
+        dtypes = (self.dtype, self.target_dtype or self.dtype, self.dtype)
+        return stream.converted(_BatchTensors(dtypes, self._check_features))
 
     def _scaled(self, name: str, values: torch.Tensor) -> torch.Tensor:
         mean = getattr(self, f"{name}_mean")
@@ -344,6 +434,58 @@ class NumpyPreprocess(Preprocess):
             raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
         self._check_features(x)
         return NumpyRows(x, self.dtype)
+
+
+#: Rows sampled from streamed data to learn the robust scaling (medians and quartiles).
+ROBUST_SAMPLE_ROWS = 100_000
+
+
+class _RowSample:
+    """A uniform sample of at most ``size`` rows of data seen in blocks (with their weights):
+    each row draws a random key and the rows with the smallest keys are kept."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.rng = np.random.default_rng(seed)
+        self.x: np.ndarray | None = None
+        self.w = np.zeros(0)
+        self.keys = np.zeros(0)
+
+    def add(self, x: np.ndarray, weights: np.ndarray | None) -> None:
+        w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64)
+        keys = self.rng.random(len(x))
+        if self.x is not None:
+            x, w, keys = (np.concatenate(p) for p in ((self.x, x), (self.w, w), (self.keys, keys)))
+        if len(keys) > self.size:
+            kept = np.argpartition(keys, self.size)[: self.size]
+            x, w, keys = x[kept], w[kept], keys[kept]
+        self.x, self.w, self.keys = x, w, keys
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x, self.w
+
+
+class _BatchTensors:
+    """A streamed batch of arrays as tensors: ``x`` and the weights in the model's dtype,
+    ``y`` in the target's; each batch's feature count checked."""
+
+    def __init__(self, dtypes: tuple, check: Any) -> None:
+        self.dtypes = dtypes
+        self.check = check
+
+    def __call__(self, arrays: tuple) -> tuple[torch.Tensor, ...]:
+        self.check(arrays[0])
+        tensors = tuple(
+            torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)
+            for a, dtype in zip(arrays, self.dtypes, strict=False)
+        )
+        if tensors[0].is_floating_point() and not bool(torch.isfinite(tensors[0]).all()):
+            raise ValueError(
+                f"Some values are too large for {str(self.dtypes[0]).removeprefix('torch.')}: "
+                "pass float64 data (training then runs in float64) or rescale it."
+            )
+        return tensors
 
 
 class NumpyPostprocess(Postprocess):

@@ -239,15 +239,17 @@ class DataPipeline:
         """A DataLoader over a dataset of ``stage``; the last incomplete batch is kept.
 
         An AutoDataset knows its stage; any other torch Dataset is loaded as the stage
-        of the loader asking for it.
+        of the loader asking for it. A dataset that yields whole batches has them passed
+        on as they are (through ``per_batch_transform``).
         """
         stage = getattr(dataset, "running_stage", None) or stage or "train"
-        batched = getattr(dataset, "fetches_batches", False)
+        whole = getattr(dataset, "yields_batches", False)  # items are batches already
+        batched = whole or getattr(dataset, "fetches_batches", False)
         shuffle = shuffle and not isinstance(dataset, torch.utils.data.IterableDataset)
         num_workers = _workers_allowed(num_workers)
         return DataLoader(
             dataset,
-            batch_size=batch_size,
+            batch_size=None if whole else batch_size,
             sampler=EpochPermutation(len(dataset), generator) if shuffle else None,
             num_workers=num_workers,
             collate_fn=self.loader_collate(stage, batched),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import difflib
 import functools
 import importlib.metadata
@@ -48,6 +49,7 @@ from skflash.core.threads import threads_for, torch_threads
 from skflash.core.trainer import Trainer
 from skflash.data.categories import CategoryCodes, is_categorical_column
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
+from skflash.data.row_blocks import BlockStream, RowBlocks, is_dask_collection
 from skflash.estimators import routing
 from skflash.estimators.callbacks import BestWeights, EpochProgress, History
 from skflash.estimators.parameters import (
@@ -63,6 +65,7 @@ from skflash.estimators.shared_parameters import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
 )
+from skflash.estimators.streaming import streamed_categories
 
 #: Rows per forward pass at predict time: large inputs stream through in batches.
 PREDICT_BATCH_SIZE = 8192
@@ -225,6 +228,22 @@ def _documentation_url() -> str:
         urls = []
     found = dict(u.split(", ", 1) for u in urls if ", " in u)
     return found.get("Documentation", "https://pypi.org/project/skflash/")
+
+
+@dataclasses.dataclass
+class _FitData:
+    """What a fit trains on: arrays (or streams) of each stage and their shape."""
+
+    train: Any
+    val: Any
+    n_inputs: int
+    dtype: np.dtype
+    n_rows: int
+    batch_size: int
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.train, BlockStream)
 
 
 class BaseFlashEstimator(BaseEstimator):
@@ -475,7 +494,7 @@ class BaseFlashEstimator(BaseEstimator):
     # ------------------------------------------------------------------ building blocks
     @staticmethod
     def _training_dtype(
-        X: np.ndarray, params: dict[str, Any], task: Task, rows: int
+        x_dtype: np.dtype, params: dict[str, Any], task: Task, rows: int
     ) -> torch.dtype:
         """The dtype of the tensors the model is fed.
 
@@ -490,7 +509,7 @@ class BaseFlashEstimator(BaseEstimator):
         precision = params["precision"]
         if precision is not None:
             return torch.float64 if str(precision).startswith("64") else torch.float32
-        if X.dtype != np.float64 or not _on_cpu(params["accelerator"]):
+        if x_dtype != np.float64 or not _on_cpu(params["accelerator"]):
             return torch.float32
         work = rows * _trainable_count(task)
         return torch.float64 if work < FLOAT64_MAX_WORK else torch.float32
@@ -647,31 +666,18 @@ class BaseFlashEstimator(BaseEstimator):
     ):
         params = self._check_params()
         epochs = params["max_epochs"] if max_epochs is None else max_epochs
-        X, y, sample_weight = self._validate_fit_data(
-            X, y, sample_weight, not continuing, params["categorical_features"]
-        )
-        _check_codes_fit(self._categories, params["precision"])
-        y = self._encode_target(y, fitting=not continuing, classes=classes)
-        target_weight = self._target_weight(y)
-        if target_weight is not None:
-            sample_weight = (
-                target_weight if sample_weight is None else sample_weight * target_weight
-            )
-        if sample_weight is not None:
-            keep = sample_weight > 0  # a zero weight is the same as dropping the sample
-            if not keep.all():
-                X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
-                self._check_kept_target(y)
-            if np.all(sample_weight == sample_weight[0]):
-                sample_weight = None
-
         random_state = check_random_state(params["random_state"])
         split_seed, init_seed, shuffle_seed = random_state.randint(np.iinfo(np.int32).max, size=3)
-
-        train = (X, y) if sample_weight is None else (X, y, sample_weight)
-        val = None
-        if params["early_stopping"]:
-            train, val = self._split_validation(train, params, int(split_seed))
+        if is_dask_collection(X):  # streamed block by block, never held whole
+            data = self._streamed_fit_data(
+                X, y, sample_weight, params, continuing, classes, int(split_seed), int(shuffle_seed)
+            )
+        else:
+            data = self._in_memory_fit_data(
+                X, y, sample_weight, params, continuing, classes, int(split_seed)
+            )
+        _check_codes_fit(self._categories, params["precision"])
+        train, val = data.train, data.val
 
         verbose = int(params["verbose"])
         devices = None if torch.cuda.is_available() else []  # the global RNGs are left alone
@@ -700,13 +706,13 @@ class BaseFlashEstimator(BaseEstimator):
                 # building the network happen under one lock, so threads cannot interleave.
                 with _SEEDING, torch.random.fork_rng(devices=devices):
                     torch.manual_seed(int(init_seed))
-                    task = self._build_task(params, X.shape[1], y, epochs)
+                    task = self._build_task(params, data.n_inputs, None, epochs)
                 # What rebuilds this network when the model is unpickled.
                 self._network_params = {
                     k: v for k, v in params.items() if k not in ("callbacks", "random_state")
                 }
-                self._network_params.update(n_inputs=X.shape[1], epochs=epochs)
-                dtype = self._training_dtype(X, params, task, len(train[0]))
+                self._network_params.update(n_inputs=data.n_inputs, epochs=epochs)
+                dtype = self._training_dtype(data.dtype, params, task, data.n_rows)
                 task.preprocess = NumpyPreprocess(
                     standardize_inputs=params["standardize_inputs"],
                     standardize_target=self._standardize_target(),
@@ -720,8 +726,9 @@ class BaseFlashEstimator(BaseEstimator):
                 val=val,
                 preprocess=task.preprocess,
                 postprocess=task.postprocess,
-                batch_size=self._batch_size(params, len(train[0])),
+                batch_size=data.batch_size,
                 seed=int(shuffle_seed),
+                iterable=data.streamed,
                 fused_steps=True,  # offered: the Task takes them when nothing watches steps
             )
             task.lean_steps = True  # this fit's Trainer is private: its step count unread
@@ -735,6 +742,12 @@ class BaseFlashEstimator(BaseEstimator):
             )
             history, best, callbacks = self._callbacks(params, early_stopping=val is not None)
             trainer = self._trainer(params, callbacks, epochs)
+            if data.streamed and trainer.world_size > 1:
+                raise ValueError(
+                    "A fit on a Dask collection streams its blocks in one process; "
+                    f"devices={params['devices']!r} would train {trainer.world_size} "
+                    "processes on the same stream. Use devices=1, or compute() the data first."
+                )
             with _SEEDING:  # what training draws (dropout); never while a network is built
                 torch.manual_seed(int(init_seed))
             weights = _trainable_count(task)
@@ -763,6 +776,121 @@ class BaseFlashEstimator(BaseEstimator):
             None if best is None or best.best_epoch is None else best.best_epoch + offset
         )
         return self
+
+    def _in_memory_fit_data(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        params: dict[str, Any],
+        continuing: bool,
+        classes: Any,
+        split_seed: int,
+    ) -> _FitData:
+        """Validated and encoded training arrays, with the validation rows split off."""
+        X, y, sample_weight = self._validate_fit_data(
+            X, y, sample_weight, not continuing, params["categorical_features"]
+        )
+        y = self._encode_target(y, fitting=not continuing, classes=classes)
+        target_weight = self._target_weight(y)
+        if target_weight is not None:
+            sample_weight = (
+                target_weight if sample_weight is None else sample_weight * target_weight
+            )
+        if sample_weight is not None:
+            keep = sample_weight > 0  # a zero weight is the same as dropping the sample
+            if not keep.all():
+                X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+                self._check_kept_target(y)
+            if np.all(sample_weight == sample_weight[0]):
+                sample_weight = None
+        train = (X, y) if sample_weight is None else (X, y, sample_weight)
+        val = None
+        if params["early_stopping"]:
+            train, val = self._split_validation(train, params, split_seed)
+        n_rows = len(train[0])
+        return _FitData(train, val, X.shape[1], X.dtype, n_rows, self._batch_size(params, n_rows))
+
+    def _streamed_fit_data(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        params: dict[str, Any],
+        continuing: bool,
+        classes: Any,
+        split_seed: int,
+        shuffle_seed: int,
+    ) -> _FitData:
+        """Streams over the row blocks of a Dask ``X``: what the fit learns from all rows
+        (categories, class labels) is computed by Dask; every block is validated and
+        encoded as it is loaded."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but y is None.")
+        blocks = RowBlocks(X, y, sample_weight)
+        counts = blocks.row_counts()
+        first = next((i for i, n in enumerate(counts) if n), None)
+        if first is None:
+            raise ValueError("X holds no rows: a fit needs at least one sample.")
+        X0, y0, _ = blocks.load(first)
+        if torch.is_tensor(y0):
+            y0 = y0.detach().cpu().numpy()
+        self._check_target_kind(y0)
+        if not continuing:
+            self._categories = streamed_categories(
+                blocks, X0, params["categorical_features"], self._categorical_columns
+            )
+        X0 = self._validate_X(X0, self._categories, fitting=not continuing)
+        X0, y0 = self._validated(
+            X0, y0, reset=not continuing, multi_output=True, y_numeric=self._y_numeric
+        )
+        label_counts = None
+        if self._counts_labels and np.ndim(y0) == 1:
+            label_counts = blocks.target_counts()
+            if classes is None and not continuing:
+                classes = np.asarray(label_counts.index.tolist(), dtype=y0.dtype)
+        self._encode_target(y0, fitting=not continuing, classes=classes)
+        prepare = functools.partial(self._prepared_block, label_counts=label_counts)
+        batch_size = self._batch_size(params, sum(counts))
+        fraction = params["validation_fraction"] if params["early_stopping"] else None
+        if fraction is not None:
+            held = sum(round(n * fraction) for n in counts)
+            if held < 1 or held >= sum(counts):
+                raise ValueError(
+                    f"early_stopping holds out validation_fraction={fraction} of each block "
+                    f"of rows, which leaves no sample on one side. Use more data, a larger "
+                    "validation_fraction, or early_stopping=False."
+                )
+        stream = functools.partial(
+            BlockStream, blocks, prepare, batch_size, seed=shuffle_seed, holdout=fraction
+        )
+        train = stream(shuffle=True, part="train" if fraction else "all")
+        val = stream(part="val") if fraction else None
+        return _FitData(train, val, X0.shape[1], X0.dtype, sum(counts), batch_size)
+
+    def _prepared_block(self, block: tuple, label_counts: Any = None) -> tuple:
+        """One loaded row block validated and encoded as a fit's arrays ``(x, y[, w])``."""
+        X, y, sample_weight = block
+        if torch.is_tensor(y):
+            y = y.detach().cpu().numpy()
+        X = self._validate_X(X, self._categories, fitting=False)
+        self._check_target_kind(y)
+        X, y = self._validated(X, y, reset=False, multi_output=True, y_numeric=self._y_numeric)
+        y = self._encode_target(y, fitting=False)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        target_weight = self._target_weight(y, label_counts)
+        if target_weight is not None:
+            sample_weight = (
+                target_weight if sample_weight is None else sample_weight * target_weight
+            )
+        if sample_weight is not None:
+            keep = sample_weight > 0  # a zero weight is the same as dropping the sample
+            if not keep.all():
+                X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+        return (X, y) if sample_weight is None else (X, y, sample_weight)
 
     def _callbacks(
         self, params: dict[str, Any], early_stopping: bool
@@ -799,7 +927,12 @@ class BaseFlashEstimator(BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         """Model outputs for ``X``, in batches, after the Postprocess."""
         check_is_fitted(self)
-        X = self._validate_X(_in_memory(X), vars(self).get("_categories"), fitting=False)
+        if is_dask_collection(X):  # block by block: only the predictions are held whole
+            blocks = RowBlocks(X)
+            loaded = (blocks.load(i)[0] for i in range(len(blocks)))
+            parts = [self._forward(block) for block in loaded if len(block)]
+            return np.concatenate(parts) if parts else self._forward(blocks.load(0)[0])
+        X = self._validate_X(X, vars(self).get("_categories"), fitting=False)
         X = self._validated(X, reset=False)
         outputs: np.ndarray | None = None
         start = 0
@@ -892,8 +1025,15 @@ class BaseFlashEstimator(BaseEstimator):
     def _target_dtype(self, dtype: torch.dtype) -> torch.dtype:
         return dtype
 
-    def _target_weight(self, y: np.ndarray) -> np.ndarray | None:
-        """Per-sample weights that come from the target (class weights), or None."""
+    #: Whether a streamed fit counts the labels of a 1-D target (classes, class weights).
+    _counts_labels = False
+
+    def _target_weight(self, y: np.ndarray, label_counts: Any = None) -> np.ndarray | None:
+        """Per-sample weights that come from the target (class weights), or None.
+
+        ``label_counts`` (a Series of counts by label) are those of all the training rows
+        when ``y`` is one block of them.
+        """
         return None
 
     def _check_target_kind(self, y: Any) -> None:

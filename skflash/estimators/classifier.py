@@ -10,7 +10,6 @@ import pandas as pd
 import torch
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d
 
@@ -199,16 +198,22 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
                 "other classes has a zero sample_weight."
             )
 
-    def _target_weight(self, y: np.ndarray) -> np.ndarray | None:
+    _counts_labels = True
+
+    def _target_weight(self, y: np.ndarray, label_counts: Any = None) -> np.ndarray | None:
         if self.class_weight is None:
             return None
         if self._multi_label:
             raise ValueError("class_weight is not supported for multi-label targets.")
         codes = y.astype(np.int64)
-        if self.class_weight == "balanced":
-            present = np.unique(codes)
+        if self.class_weight == "balanced":  # n_samples / (n_classes * count), as sklearn's
+            if label_counts is None:
+                counts = np.bincount(codes, minlength=len(self.classes_)).astype(np.float64)
+            else:  # one block of streamed rows: the counts of all of them
+                counts = np.array([label_counts.get(c, 0) for c in self.classes_], dtype=float)
+            present = counts > 0
             weights = np.ones(len(self.classes_))
-            weights[present] = compute_class_weight("balanced", classes=present, y=codes)
+            weights[present] = counts[present].sum() / (present.sum() * counts[present])
             return weights[codes]
         if isinstance(self.class_weight, dict):
             unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
