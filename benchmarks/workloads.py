@@ -28,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from benchmarks import peers, tabular
+from benchmarks import out_of_core, peers, tabular
 from skflash import FlashClassifier, FlashRegressor
 from skflash.core.threads import torch_threads
 
@@ -520,5 +520,6 @@ WORKLOADS = {
     "busy_machine": busy_machine,
     "float64_input": float64_input,
     "latency": latency,
+    "out_of_core": out_of_core.run,
     "tabular": tabular.run,
 }

@@ -23,6 +23,7 @@ def test_quick_benchmarks_write_table_csv_and_plot(tmp_path):
         "busy machine",
         "float64 vs float32",
         "latency",
+        "out of core",
         "tabular",
     } <= workloads
     assert all(row["time_s"] > 0 for row in rows)
