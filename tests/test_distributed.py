@@ -93,7 +93,9 @@ def test_estimator_on_two_processes_returns_its_history_and_quality(tmp_path):
     done = subprocess.run(
         [sys.executable, str(script)], check=True, capture_output=True, text=True, timeout=240
     )
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    # quiet, the ranks too: not even Lightning's banner while the processes connect
+    assert len(done.stdout.strip().splitlines()) == 1 and not done.stderr.strip()
+    out = json.loads(done.stdout)
     for strategy in ("ddp_spawn", "ddp_fork"):
         result = out[strategy]
         assert result["n_iter"] == 30 and result["epochs"] == list(range(30))

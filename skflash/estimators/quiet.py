@@ -74,16 +74,35 @@ class QuietWorkers(Callback):
     """Silence Lightning in the processes a multi-process strategy starts (``ddp_spawn``),
     which do not inherit the main process's logger levels and warning filters.
 
-    It acts from the ``setup`` hook on, so the lines Lightning prints while it connects
-    the processes still show.
+    A spawned rank receives the Trainer, this callback included, pickled: unpickling it
+    there silences the process before Lightning connects the ranks, so its banner and
+    configuration warnings stay hidden too.
     """
 
     ignores_steps = True
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "quiet": True}  # never empty, so unpickling calls setstate
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        _quiet_rank()
+
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        # Only in the rank processes a strategy started (not in a pool or Dask worker
-        # fitting on its own), and only where no quiet block already runs (a forked rank
-        # inherits its parent's).
-        spawned = multiprocessing.parent_process() is not None
-        if spawned and trainer.world_size > 1 and _depth == 0:
+        if trainer.world_size > 1:
+            _quiet_rank()
+
+
+_rank_quieted = False
+
+
+def _quiet_rank() -> None:
+    """Silence this process for good if it is a child that no quiet block covers (a rank
+    a strategy started; a forked rank inherits its parent's quiet block instead)."""
+    global _rank_quieted
+    # (torch starts ranks without setting multiprocessing.parent_process())
+    spawned = multiprocessing.current_process().name != "MainProcess"
+    with _lock:
+        if spawned and _depth == 0 and not _rank_quieted:
             _install()
+            _rank_quieted = True
