@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pytorch_lightning.callbacks import Callback
 from sklearn.datasets import load_breast_cancer, make_friedman1
 
 from skflash import FlashClassifier, FlashRegressor
@@ -182,3 +183,28 @@ def test_streamed_mean_and_scale_equal_those_of_all_rows(weighted):
         streamed.add(x[part], None if w is None else w[part])
     for got, want in zip(streamed.mean_scale((3,)), weighted_mean_scale(x, w), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+class _WatchesBatches(Callback):
+    """A callback with a batch hook: Lightning runs one step per batch."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        self.batches += 1
+
+
+def test_blocks_run_as_fused_chunks_and_equal_lightnings_own_loop(friedman):
+    X, y = friedman
+    X_blocks, y_blocks = da.from_array(X, chunks=(2_500, 10)), da.from_array(y, chunks=2_500)
+    kwargs = dict(max_epochs=3, early_stopping=True, random_state=0)
+    fused = FlashRegressor(**kwargs).fit(X_blocks, y_blocks)
+    watcher = _WatchesBatches()
+    stepped = FlashRegressor(**kwargs, callbacks=[watcher]).fit(X_blocks, y_blocks)
+    assert stepped.callbacks[0].batches == 0  # each fit watches its own copy
+    np.testing.assert_allclose(fused.predict(X), stepped.predict(X), rtol=1e-6, atol=1e-6)
+    for a, b in zip(fused.history_, stepped.history_, strict=True):
+        # the epoch's mean over all of its blocks, not the last block's
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)

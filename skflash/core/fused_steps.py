@@ -213,7 +213,7 @@ class FusedSteps:
             for config in step_schedulers:
                 config.scheduler.step()
             totals.add(closure.output["logs"], batch_size_of(batch))
-        self._log_totals("train", totals)
+        self._log_totals("train", totals, chunk.starts_epoch)
 
     def _step_epoch_scheduler(self, config: Any) -> None:
         if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -234,13 +234,19 @@ class FusedSteps:
             if convert is not None:
                 batch = convert(batch)
             totals.add(self.step(batch, batch_idx)["logs"], batch_size_of(batch))
-        self._log_totals(stage, totals)
+        self._log_totals(stage, totals, chunk.starts_epoch)
 
-    def _log_totals(self, stage: str, totals: _LogTotals) -> None:
-        means = totals.means()
+    def _log_totals(self, stage: str, totals: _LogTotals, starts_epoch: bool = True) -> None:
+        """Log a chunk's means (Lightning averages an epoch's chunks by their sizes) and
+        keep the epoch's means so far in :attr:`epoch_metrics`."""
+        epochs = vars(self).setdefault("_epoch_totals", {})
+        if starts_epoch or stage not in epochs:
+            epochs[stage] = _LogTotals()
+        epochs[stage].merge(totals)
+        means = epochs[stage].means()
         self.epoch_metrics.update({f"{stage}_{name}": value for name, value in means.items()})
         if self.log_epoch_metrics:
-            self._log_stage(stage, means, totals.count)
+            self._log_stage(stage, totals.means(), totals.count)
 
 
 class _StepClosure:
@@ -289,6 +295,12 @@ class _LogTotals:
                     self.sums[name].add_(value.detach(), alpha=n)
                 else:
                     self.sums[name] = value.detach() * n
+
+    def merge(self, other: _LogTotals) -> None:
+        """Add another chunk's sums to these."""
+        self.count += other.count
+        for name, total in other.sums.items():
+            self.sums[name] = self.sums[name] + total if name in self.sums else total.clone()
 
     def means(self) -> dict[str, torch.Tensor]:
         return {name: total / max(self.count, 1) for name, total in self.sums.items()}

@@ -187,6 +187,7 @@ class Task(FusedSteps, pl.LightningModule):
         or its Trainer."""
         state = super().__getstate__()
         state.pop("epoch_metrics", None)
+        state.pop("_epoch_totals", None)
         state.pop("_fuse_decision", None)  # holds the Trainer of the last fit
         return state
 

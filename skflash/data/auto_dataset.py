@@ -122,8 +122,12 @@ class IterableAutoDataset(IterableDataset):
         self.data_pipeline = _as_pipeline(data_pipeline)
         self.data = self.data_pipeline.load_data(data, running_stage, dataset=self)
         self._transform = self.data_pipeline.sample_transform(running_stage)
-        # A stream of whole batches (e.g. a BlockStream) is passed on by loaders as it is.
+        # A stream of whole batches (e.g. a BlockStream) is passed on by loaders as it is,
+        # and, without per-sample hooks, can hand out a block's batches as one chunk.
         self.yields_batches = bool(getattr(self.data, "yields_batches", False))
+        self.yields_chunks = hasattr(self.data, "chunks") and self.data_pipeline.fetches_batches(
+            running_stage
+        )
 
     fetches_batches = False
 

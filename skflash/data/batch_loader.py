@@ -32,6 +32,9 @@ class BatchChunk:
     batch_size : int
     transform : callable
         Applied to each batch (the loader- and device-side Preprocess hooks).
+    starts_epoch : bool, default=True
+        Whether this chunk is the first of its epoch (streamed data comes as one chunk per
+        block of rows; the Task sums what it logs over an epoch's chunks).
     """
 
     def __init__(
@@ -40,11 +43,13 @@ class BatchChunk:
         order: torch.Tensor | None,
         batch_size: int,
         transform: Callable[[Any], Any],
+        starts_epoch: bool = True,
     ) -> None:
         self.samples = samples
         self.order = order
         self.batch_size = batch_size
         self.transform = transform
+        self.starts_epoch = starts_epoch
 
     @property
     def num_samples(self) -> int:
@@ -69,7 +74,13 @@ class BatchChunk:
         if transform is None:
             return self
         first = self.transform
-        return BatchChunk(self.samples, self.order, self.batch_size, lambda b: transform(first(b)))
+        return BatchChunk(
+            self.samples,
+            self.order,
+            self.batch_size,
+            lambda b: transform(first(b)),
+            self.starts_epoch,
+        )
 
     def to(self, device: torch.device) -> BatchChunk:
         """Lightning moves batches with ``.to(device)``; samples already there stay put."""
@@ -78,7 +89,7 @@ class BatchChunk:
         order = None if self.order is None else self.order.to(device)
         if samples is self.samples and order is self.order:
             return self
-        return BatchChunk(samples, order, self.batch_size, self.transform)
+        return BatchChunk(samples, order, self.batch_size, self.transform, self.starts_epoch)
 
 
 class ChunkedBatchLoader:
@@ -133,6 +144,25 @@ class ChunkedBatchLoader:
         n = len(self._samples)
         order = EpochPermutation(n, self.generator).permutation() if self.shuffle else None
         yield BatchChunk(self._samples, order, self.batch_size, self.transform)
+
+
+class StreamedChunkLoader:
+    """Yield one :class:`BatchChunk` per block of rows of a streamed dataset.
+
+    For data that arrives in blocks (an IterableAutoDataset over a
+    :class:`~skflash.data.row_blocks.BlockStream`): the Task runs each block's optimizer
+    steps in one Lightning step.
+    """
+
+    def __init__(self, dataset: Any, transform: Callable[[Any], Any] | None = None) -> None:
+        self.dataset = dataset
+        self.transform = transform if transform is not None else _identity
+
+    def release(self) -> None:
+        """Nothing to let go of: the blocks are loaded as they are iterated."""
+
+    def __iter__(self) -> Iterator[BatchChunk]:
+        return self.dataset.data.chunks(self.transform)
 
 
 def _identity(batch: Any) -> Any:

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from skflash.data.auto_dataset import AutoDataset, IterableAutoDataset
-from skflash.data.batch_loader import BatchChunk, ChunkedBatchLoader
+from skflash.data.batch_loader import BatchChunk, ChunkedBatchLoader, StreamedChunkLoader
 from skflash.data.pipeline import DataPipeline
 from skflash.data.process import Postprocess, Preprocess
 
@@ -86,6 +86,10 @@ class DataModule(pl.LightningDataModule):
             generator = torch.Generator()
             generator.manual_seed(int(self.seed))
         if stage != "predict" and self.offers_fused_steps(dataset) and self._task_fuses():
+            if getattr(dataset, "yields_chunks", False):
+                return StreamedChunkLoader(
+                    dataset, self.data_pipeline.loader_collate(stage, batched=True)
+                )
             loader = ChunkedBatchLoader(
                 dataset,
                 self.batch_size,
@@ -103,7 +107,9 @@ class DataModule(pl.LightningDataModule):
     def offers_fused_steps(self, dataset: Any = None) -> bool:
         """Whether this DataModule can hand out epoch chunks (of ``dataset``, or training)."""
         dataset = self.train_dataset if dataset is None else dataset
-        return self.fused_steps and getattr(dataset, "fetches_batches", False)
+        return self.fused_steps and (
+            getattr(dataset, "fetches_batches", False) or getattr(dataset, "yields_chunks", False)
+        )
 
     def _task_fuses(self) -> bool:
         module = self.trainer.lightning_module if self.trainer is not None else None

@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skflash.data.batch_loader import BatchChunk
+from skflash.data.samples import ArraySamples
+
 
 def is_dask_collection(value: Any) -> bool:
     """Whether ``value`` is a Dask array, DataFrame or Series (computed lazily)."""
@@ -247,7 +250,9 @@ class BlockStream:
             if len(arrays[0]):
                 yield arrays
 
-    def __iter__(self) -> Iterator[Any]:
+    def _epoch_rows(self) -> Iterator[tuple]:
+        """An epoch's rows, a block at a time, each cut to whole batches; rows left over
+        start the next, and the last rows of the epoch come on their own."""
         rng = None
         order = None
         if self.shuffle:
@@ -260,8 +265,20 @@ class BlockStream:
             if pending is not None:
                 arrays = tuple(np.concatenate(pair) for pair in zip(pending, arrays, strict=True))
             full = len(arrays[0]) // size * size
-            for start in range(0, full, size):
-                yield self.convert(tuple(a[start : start + size] for a in arrays))
+            if full:
+                yield tuple(a[:full] for a in arrays)
             pending = tuple(a[full:] for a in arrays) if full < len(arrays[0]) else None
         if pending is not None:
-            yield self.convert(pending)
+            yield pending
+
+    def __iter__(self) -> Iterator[Any]:
+        size = self.batch_size
+        for arrays in self._epoch_rows():
+            for start in range(0, len(arrays[0]), size):
+                yield self.convert(tuple(a[start : start + size] for a in arrays))
+
+    def chunks(self, transform: Callable[[Any], Any]) -> Iterator[BatchChunk]:
+        """The epoch as one :class:`BatchChunk` per block (its batches, in order)."""
+        for i, arrays in enumerate(self._epoch_rows()):
+            tensors = self.convert(arrays)
+            yield BatchChunk(ArraySamples(*tensors), None, self.batch_size, transform, i == 0)
