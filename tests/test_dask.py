@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
 from skflash import FlashRegressor
 
@@ -25,10 +25,16 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def test_grid_search_on_a_local_cluster_equals_the_sequential_one():
+def test_searches_on_a_local_cluster_equal_the_sequential_ones():
     X, y = load_diabetes(return_X_y=True)
     estimator = FlashRegressor(max_epochs=10, random_state=0)
-    sequential = GridSearchCV(estimator, GRID, cv=3).fit(X, y)
+    searches = {
+        "grid": lambda n_jobs: GridSearchCV(estimator, GRID, cv=3, n_jobs=n_jobs),
+        "randomized": lambda n_jobs: RandomizedSearchCV(
+            estimator, GRID, n_iter=3, cv=3, random_state=0, n_jobs=n_jobs
+        ),
+    }
+    sequential = {name: make(None).fit(X, y) for name, make in searches.items()}
     with (
         warnings.catch_warnings(),
         distributed.LocalCluster(
@@ -38,12 +44,14 @@ def test_grid_search_on_a_local_cluster_equals_the_sequential_one():
     ):
         warnings.simplefilter("ignore", DeprecationWarning)
         with joblib.parallel_backend("dask"):
-            searched = GridSearchCV(estimator, GRID, cv=3, n_jobs=-1).fit(X, y)
+            searched = {name: make(-1).fit(X, y) for name, make in searches.items()}
         assert set(client.run(_torch_threads).values()) == {1}  # the worker's allotment
-    np.testing.assert_array_equal(
-        searched.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"]
-    )
-    assert searched.best_params_ == sequential.best_params_
+    for name in searches:
+        np.testing.assert_array_equal(
+            searched[name].cv_results_["mean_test_score"],
+            sequential[name].cv_results_["mean_test_score"],
+        )
+        assert searched[name].best_params_ == sequential[name].best_params_
 
 
 def test_dask_dataframe_keeps_its_column_names():
