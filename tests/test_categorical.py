@@ -297,3 +297,14 @@ def test_float32_arrays_with_categorical_positions_train_in_float32():
     X = np.c_[rng.normal(size=100), rng.integers(0, 3, size=100)].astype(np.float32)
     reg = FlashRegressor(max_epochs=1, categorical_features=[1]).fit(X, X[:, 0])
     assert reg.task_.dtype == torch.float32 and reg.predict(X).dtype == np.float32
+
+
+def test_booleans_and_numbers_in_one_object_column_get_codes_of_their_own():
+    frame = pd.DataFrame({"mixed": pd.Series([True, 1, "x", None, False, 0], dtype=object)})
+    codes = CategoryCodes([0]).learn(frame)
+    assert codes.categories == [[False, True, 0, 1, "x"]]
+    assert codes.encode(frame)[:, 0].tolist() == [2, 4, 5, 0, 1, 3]
+    unseen = pd.DataFrame({"mixed": pd.Series([1.0, True, 2], dtype=object)})
+    assert codes.encode(unseen)[:, 0].tolist() == [4, 2, 0]
+    flags = pd.DataFrame({"flag": [True, False, True]})  # a bool column is unaffected
+    assert CategoryCodes([0]).learn(flags).encode(flags)[:, 0].tolist() == [2, 1, 2]

@@ -41,6 +41,33 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+class _BoolKey:
+    """A boolean as a dictionary key that is not equal to 1 or 0 (Python's ``True == 1``
+    would give ``True`` and ``1`` in one object column the same code)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = bool(value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _BoolKey) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash((_BoolKey, self.value))
+
+
+def _keyed(values: pd.Series) -> pd.Series:
+    """An object column's values with booleans as :class:`_BoolKey` (others as they are)."""
+    if not pd.api.types.is_object_dtype(values):
+        return values
+    return values.map(lambda v: _BoolKey(v) if isinstance(v, (bool, np.bool_)) else v)
+
+
+def _plain_key(value: Any) -> Any:
+    return value.value if isinstance(value, _BoolKey) else _plain(value)
+
+
 def _sort_key(value: Any) -> tuple[str, Any]:
     return (type(value).__name__, value if isinstance(value, (int, float, str)) else str(value))
 
@@ -70,7 +97,8 @@ class CategoryCodes:
             if isinstance(values.dtype, pd.CategoricalDtype):
                 known = list(values.cat.categories)
             else:
-                known = sorted(values.dropna().unique().tolist(), key=_sort_key)
+                present = _keyed(values.dropna()).unique().tolist()
+                known = sorted((_plain_key(v) for v in present), key=_sort_key)
             self.categories.append([_plain(v) for v in known])
         return self
 
@@ -84,8 +112,11 @@ class CategoryCodes:
         codes = np.zeros((len(frame), len(self.columns)), dtype=np.int64)
         for j, (position, known) in enumerate(zip(self.columns, self.categories, strict=True)):
             values = frame.iloc[:, position]
+            known = pd.Series(known, dtype=object)
             if isinstance(values.dtype, pd.CategoricalDtype):
                 values = values.astype(object)
+            elif pd.api.types.is_object_dtype(values):  # may mix booleans with numbers
+                values, known = _keyed(values), _keyed(known)
             index = pd.Index(known, dtype=object)
             codes[:, j] = index.get_indexer(pd.Index(values.to_numpy(dtype=object))) + 1
         return codes
