@@ -208,3 +208,70 @@ def test_blocks_run_as_fused_chunks_and_equal_lightnings_own_loop(friedman):
         # the epoch's mean over all of its blocks, not the last block's
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+
+
+def test_a_block_of_zero_weights_trains_like_in_memory(friedman):
+    X, y = friedman
+    weights = np.ones(len(y))
+    weights[3_000:6_000] = 0  # one whole block
+    streamed = FlashRegressor(max_epochs=2, random_state=0)
+    streamed.fit(da.from_array(X, chunks=(3_000, 10)), y, sample_weight=weights)
+    kept = weights > 0
+    np.testing.assert_allclose(streamed.task_.preprocess.x_mean, X[kept].mean(axis=0))
+
+
+def test_classifier_labels_first_seen_late_in_a_column_vector_and_wide_strings():
+    from sklearn.datasets import make_classification
+
+    X, labels = make_classification(1_200, n_features=6, n_classes=3, n_informative=4)
+    order = np.argsort(labels == 2, kind="stable")  # label 2 only in the last blocks
+    X, labels = X[order], labels[order]
+    X_blocks = da.from_array(X, chunks=(300, 6))
+    column = da.from_array(labels.reshape(-1, 1), chunks=(300, 1))
+    with pytest.warns(Warning, match="column-vector"):
+        clf = FlashClassifier(max_epochs=1).fit(X_blocks, column)
+    assert clf.classes_.tolist() == [0, 1, 2]
+    names = np.array(["a", "b", "a much longer label"])[labels]
+    parts = [  # blocks whose own string width is narrower than the last one's
+        da.from_delayed(dask.delayed(names[i : i + 300].astype)(str), (300,), dtype="<U19")
+        for i in range(0, 1_200, 300)
+    ]
+    clf = FlashClassifier(max_epochs=1).fit(X_blocks, da.concatenate(parts))
+    assert clf.classes_.tolist() == ["a", "a much longer label", "b"]
+
+
+def test_streamed_categories_keep_booleans_apart_from_numbers():
+    mixed = np.array([True] * 400 + [1] * 400, dtype=object)
+    mixed[::4] = "a"
+    frame = pd.DataFrame({"x": np.arange(800.0), "mixed": pd.Series(mixed, dtype=object)})
+    y = np.arange(800.0)
+    with dask.config.set({"dataframe.convert-string": False}):
+        streamed = FlashRegressor(max_epochs=1).fit(dd.from_pandas(frame, 4, sort=False), y)
+    in_memory = FlashRegressor(max_epochs=1).fit(frame, y)
+    assert streamed._categories.categories == in_memory._categories.categories == [[True, 1, "a"]]
+
+
+def test_holdout_of_tiny_blocks_is_the_in_memory_fraction(friedman):
+    X, y = friedman
+    blocks = RowBlocks(da.from_array(X[:1_200], chunks=(7, 10)), y[:1_200])
+    stream = BlockStream(blocks, lambda b: b[:2], 64, holdout=0.1, part="val")
+    assert sum(len(a[0]) for a in stream.arrays()) == 120
+    reg = FlashRegressor(max_epochs=2, early_stopping=True)
+    reg.fit(da.from_array(X[:1_200], chunks=(4, 10)), da.from_array(y[:1_200], chunks=4))
+    assert all("val_loss" in row for row in reg.history_)
+
+
+def test_streamed_classes_with_zero_weight_and_targets_too_large_get_clear_errors(friedman):
+    from sklearn.datasets import make_classification
+
+    X, labels = make_classification(1_200, n_features=6, random_state=0)
+    weights = np.where(labels == 1, 0.0, 1.0)
+    with pytest.raises(ValueError, match="only one class is present"):
+        FlashClassifier(max_epochs=1).fit(
+            da.from_array(X, chunks=(300, 6)), da.from_array(labels, 300), sample_weight=weights
+        )
+    X, y = friedman
+    y = y.copy()
+    y[-5] = 1e39
+    with pytest.raises(ValueError, match="too large for float32"):
+        FlashRegressor(max_epochs=1, precision="32-true").fit(da.from_array(X, 3_000), y)

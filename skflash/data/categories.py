@@ -57,14 +57,14 @@ class _BoolKey:
         return hash((_BoolKey, self.value))
 
 
-def _keyed(values: pd.Series) -> pd.Series:
+def keyed_values(values: pd.Series) -> pd.Series:
     """An object column's values with booleans as :class:`_BoolKey` (others as they are)."""
     if not pd.api.types.is_object_dtype(values):
         return values
     return values.map(lambda v: _BoolKey(v) if isinstance(v, (bool, np.bool_)) else v)
 
 
-def _plain_key(value: Any) -> Any:
+def plain_key(value: Any) -> Any:
     return value.value if isinstance(value, _BoolKey) else _plain(value)
 
 
@@ -97,8 +97,8 @@ class CategoryCodes:
             if isinstance(values.dtype, pd.CategoricalDtype):
                 known = list(values.cat.categories)
             else:
-                present = _keyed(values.dropna()).unique().tolist()
-                known = sorted((_plain_key(v) for v in present), key=_sort_key)
+                present = keyed_values(values.dropna()).unique().tolist()
+                known = sorted((plain_key(v) for v in present), key=_sort_key)
             self.categories.append([_plain(v) for v in known])
         return self
 
@@ -116,7 +116,7 @@ class CategoryCodes:
             if isinstance(values.dtype, pd.CategoricalDtype):
                 values = values.astype(object)
             elif pd.api.types.is_object_dtype(values):  # may mix booleans with numbers
-                values, known = _keyed(values), _keyed(known)
+                values, known = keyed_values(values), keyed_values(known)
             index = pd.Index(known, dtype=object)
             codes[:, j] = index.get_indexer(pd.Index(values.to_numpy(dtype=object))) + 1
         return codes

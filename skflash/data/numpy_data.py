@@ -480,11 +480,12 @@ class _BatchTensors:
             torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)
             for a, dtype in zip(arrays, self.dtypes, strict=False)
         )
-        if tensors[0].is_floating_point() and not bool(torch.isfinite(tensors[0]).all()):
-            raise ValueError(
-                f"Some values are too large for {str(self.dtypes[0]).removeprefix('torch.')}: "
-                "pass float64 data (training then runs in float64) or rescale it."
-            )
+        for tensor in tensors:  # the arrays were finite: only a cast can overflow
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(
+                    f"Some values are too large for {str(tensor.dtype).removeprefix('torch.')}:"
+                    " pass float64 data (training then runs in float64) or rescale it."
+                )
         return tensors
 
 

@@ -9,7 +9,7 @@ runs the Preprocess over it like over any other stream.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from skflash.data.batch_loader import BatchChunk
+from skflash.data.categories import keyed_values, plain_key
 from skflash.data.samples import ArraySamples
 
 
@@ -41,34 +42,41 @@ def _row_counts(value: Any) -> list[int] | None:
     return [int(c) for c in chunks[0]]
 
 
-def _each_block(function: Callable[[Any], Any], parts: list) -> list:
-    """``function`` of each block: lazy blocks computed by Dask (in parallel where its
-    scheduler allows), in-memory ones directly; only the small results are gathered."""
-    import dask
+@dataclasses.dataclass
+class BlockSurvey:
+    """What a fit learns from all the rows of streamed data before it trains."""
 
-    lazy = [dask.delayed(function)(p) if hasattr(p, "dask") else None for p in parts]
-    computed = iter(dask.compute(*[d for d in lazy if d is not None]))
-    return [
-        next(computed) if d is not None else function(p) for d, p in zip(lazy, parts, strict=True)
-    ]
-
-
-def _label_counts(values: Any) -> pd.Series:
-    return pd.Series(np.asarray(values, dtype=object).ravel()).value_counts()
+    #: The distinct values (or a categorical column's categories) of each column surveyed.
+    columns: list[tuple[bool, list]]
+    #: Rows per label of the target (None when labels were not counted).
+    label_counts: pd.Series | None
+    #: Rows per label among the rows with a positive sample weight.
+    weighted_label_counts: pd.Series | None
 
 
-def _distinct(block: Any, positions: list[int]) -> list[tuple[bool, list]]:
-    frame = (
-        block if isinstance(block, pd.DataFrame) else pd.DataFrame(np.asarray(block, dtype=object))
-    )
-    found = []
-    for position in positions:
-        values = frame.iloc[:, position]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            found.append((True, list(values.cat.categories)))
-        else:
-            found.append((False, values.dropna().unique().tolist()))
-    return found
+def _block_summary(x: Any, y: Any, w: Any, positions: list[int], labels: bool) -> dict:
+    """The small summary of one block that :meth:`RowBlocks.survey` merges."""
+    summary: dict[str, Any] = {"rows": len(x)}
+    if positions:
+        frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(np.asarray(x, dtype=object))
+        found = []
+        for position in positions:
+            values = frame.iloc[:, position]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                found.append((True, list(values.cat.categories)))
+            else:  # booleans keyed apart from 1 and 0 (see CategoryCodes)
+                found.append((False, keyed_values(values.dropna()).unique().tolist()))
+        summary["columns"] = found
+    if labels:
+        values = pd.Series(np.asarray(y, dtype=object).ravel())
+        summary["labels"] = values.value_counts()
+        if w is not None:
+            summary["weighted"] = values[np.asarray(w, dtype=np.float64).ravel() > 0].value_counts()
+    return summary
+
+
+def _merged_counts(counts: list[pd.Series]) -> pd.Series:
+    return pd.concat(counts).groupby(level=0, sort=False).sum()
 
 
 class RowBlocks:
@@ -90,7 +98,6 @@ class RowBlocks:
             raise ValueError(
                 f"X must be 2-D (samples, features), got a Dask collection of shape {X.shape}."
             )
-        self.meta = getattr(X, "_meta", None)  # an empty pandas frame, or numpy array
         self._x = _delayed_blocks(X)
         self._counts = _row_counts(X)
         self._parts = [
@@ -101,7 +108,7 @@ class RowBlocks:
         if value is None:
             return None
         if is_dask_collection(value):
-            if getattr(value, "ndim", 1) == 1 and self._counts is not None:
+            if hasattr(value, "rechunk") and self._counts is not None:  # an array
                 counts = _row_counts(value)
                 if counts is not None and sum(counts) == sum(self._counts):
                     value = value.rechunk({0: tuple(self._counts)})
@@ -122,6 +129,11 @@ class RowBlocks:
     def __len__(self) -> int:
         return len(self._x)
 
+    @property
+    def counts_unknown(self) -> bool:
+        """Whether the rows per block are unknown until the blocks are computed."""
+        return self._counts is None
+
     def row_counts(self) -> list[int]:
         """Rows per block (computed once, block by block, when Dask does not know them)."""
         if self._counts is None:
@@ -130,23 +142,42 @@ class RowBlocks:
             self._counts = [int(n) for n in dask.compute(*[block.shape[0] for block in self._x])]
         return self._counts
 
-    def target_counts(self) -> Any:
-        """Rows per label of a 1-D ``y`` over all blocks (a pandas Series; missing labels
-        left out), computed by Dask block by block."""
-        counts = _each_block(_label_counts, self._parts[0])
-        return pd.concat(counts).groupby(level=0, sort=False).sum()
+    def survey(self, positions: list[int] = (), labels: bool = False) -> BlockSurvey:
+        """Gather, in one pass of Dask over the blocks, the rows per block, the values of
+        the columns at ``positions`` and (``labels``) the rows per label of ``y``."""
+        import dask
 
-    def column_values(self, positions: list[int]) -> list[tuple[bool, list]]:
-        """Per column at ``positions``: ``(True, categories)`` for a pandas categorical
-        column (the union of its blocks' categories, in order), else ``(False, values)``
-        (the distinct values present), computed by Dask block by block."""
-        per_block = _each_block(functools.partial(_distinct, positions=positions), self._x)
-        merged = []
+        y_parts, w_parts = (p if p is not None else [None] * len(self) for p in self._parts)
+        summaries = dask.compute(
+            *[
+                dask.delayed(_block_summary)(x, y, w, list(positions), labels)
+                for x, y, w in zip(self._x, y_parts, w_parts, strict=True)
+            ]
+        )
+        self._counts = [int(s["rows"]) for s in summaries]
+        columns = []
         for j in range(len(positions)):
-            categorical = any(found[j][0] for found in per_block)
-            values = itertools.chain.from_iterable(found[j][1] for found in per_block)
-            merged.append((categorical, list(dict.fromkeys(values))))
-        return merged
+            categorical = any(s["columns"][j][0] for s in summaries)
+            values = itertools.chain.from_iterable(s["columns"][j][1] for s in summaries)
+            columns.append((categorical, [plain_key(v) for v in dict.fromkeys(values)]))
+        counted = labels and summaries
+        return BlockSurvey(
+            columns,
+            _merged_counts([s["labels"] for s in summaries]) if counted else None,
+            _merged_counts([s["weighted"] for s in summaries])
+            if counted and "weighted" in summaries[0]
+            else None,
+        )
+
+    def first(self) -> tuple:
+        """The first block that holds rows (loaded), to check the columns and the target."""
+        counts = self._counts
+        for index in range(len(self)):
+            if counts is None or counts[index]:
+                block = self.load(index)
+                if len(block[0]):
+                    return block
+        raise ValueError("X holds no rows: a fit needs at least one sample.")
 
     def load(self, index: int) -> tuple:
         """Block ``index``: ``(X, y, sample_weight)`` in memory (None where not given)."""
@@ -189,9 +220,9 @@ class BlockStream:
     seed : int, default=0
         Seeds the shuffling and the held-out rows.
     holdout : float, optional
-        Fraction of each block's rows held out for validation (as many as
-        ``round(rows * holdout)``, drawn per block from ``seed``): the ``"train"`` part
-        skips them, the ``"val"`` part keeps only them.
+        Fraction of the rows held out for validation, the same fraction of every block
+        (drawn per block from ``seed``): the ``"train"`` part skips them, the ``"val"``
+        part keeps only them.
     part : {"all", "train", "val"}, default="all"
     """
 
@@ -226,12 +257,19 @@ class BlockStream:
         return stream
 
     def _kept(self, index: int, n_rows: int) -> np.ndarray | None:
-        """This part's rows of block ``index`` (a boolean mask), or None for all of them."""
+        """This part's rows of block ``index`` (a boolean mask), or None for all of them.
+
+        Block ``index`` holds out ``round(end * holdout) - round(start * holdout)`` rows,
+        where ``start:end`` are its rows in the whole data, so the data holds out
+        ``round(n_rows * holdout)`` rows however small its blocks are.
+        """
         if self.holdout is None or self.part == "all":
             return None
+        start = sum(self.blocks.row_counts()[:index])
+        n_held = round((start + n_rows) * self.holdout) - round(start * self.holdout)
         held_out = np.zeros(n_rows, dtype=bool)
         rows = np.random.default_rng([self.seed, index]).permutation(n_rows)
-        held_out[rows[: round(n_rows * self.holdout)]] = True
+        held_out[rows[:n_held]] = True
         return ~held_out if self.part == "train" else held_out
 
     def arrays(self, order: Any = None, rng: np.random.Generator | None = None) -> Iterator[tuple]:

@@ -65,7 +65,7 @@ from skflash.estimators.shared_parameters import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
 )
-from skflash.estimators.streaming import streamed_categories
+from skflash.estimators.streaming import categories_of_all_rows
 
 #: Rows per forward pass at predict time: large inputs stream through in batches.
 PREDICT_BATCH_SIZE = 8192
@@ -828,45 +828,61 @@ class BaseFlashEstimator(BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but y is None.")
         blocks = RowBlocks(X, y, sample_weight)
-        counts = blocks.row_counts()
-        first = next((i for i, n in enumerate(counts) if n), None)
-        if first is None:
-            raise ValueError("X holds no rows: a fit needs at least one sample.")
-        X0, y0, _ = blocks.load(first)
+        X0, y0, _ = blocks.first()
         if torch.is_tensor(y0):
             y0 = y0.detach().cpu().numpy()
         self._check_target_kind(y0)
+        found = None
         if not continuing:
-            self._categories = streamed_categories(
-                blocks, X0, params["categorical_features"], self._categorical_columns
+            found = self._categorical_columns(X0, params["categorical_features"])
+        single_label = np.ndim(y0) == 1 or np.shape(y0)[1] == 1
+        labels = (
+            self._counts_labels
+            and single_label
+            and (
+                (classes is None and not continuing)
+                or getattr(self, "class_weight", None) == "balanced"
+                or sample_weight is not None
+            )
+        )
+        survey = None
+        if found is not None or labels or blocks.counts_unknown:
+            survey = blocks.survey([] if found is None else found.columns, labels)
+        if not continuing:
+            self._categories = (
+                None
+                if found is None
+                else categories_of_all_rows(found, survey.columns, X0.shape[1])
             )
         X0 = self._validate_X(X0, self._categories, fitting=not continuing)
         X0, y0 = self._validated(
             X0, y0, reset=not continuing, multi_output=True, y_numeric=self._y_numeric
         )
-        label_counts = None
-        if self._counts_labels and np.ndim(y0) == 1:
-            label_counts = blocks.target_counts()
-            if classes is None and not continuing:
-                classes = np.asarray(label_counts.index.tolist(), dtype=y0.dtype)
+        label_counts = None if survey is None else survey.label_counts
+        if label_counts is not None and classes is None and not continuing:
+            classes = np.asarray(label_counts.index.tolist())  # the dtype of every label
         self._encode_target(y0, fitting=not continuing, classes=classes)
+        if survey is not None and survey.weighted_label_counts is not None:
+            self._check_kept_target(np.asarray(survey.weighted_label_counts.index.tolist()))
         prepare = functools.partial(self._prepared_block, label_counts=label_counts)
-        batch_size = self._batch_size(params, sum(counts))
+        n_rows = sum(blocks.row_counts())
         fraction = params["validation_fraction"] if params["early_stopping"] else None
+        held = 0
         if fraction is not None:
-            held = sum(round(n * fraction) for n in counts)
-            if held < 1 or held >= sum(counts):
+            held = round(n_rows * fraction)
+            if held < 1 or held >= n_rows:
                 raise ValueError(
-                    f"early_stopping holds out validation_fraction={fraction} of each block "
-                    f"of rows, which leaves no sample on one side. Use more data, a larger "
-                    "validation_fraction, or early_stopping=False."
+                    f"early_stopping holds out validation_fraction={fraction} of "
+                    f"{n_rows} samples, which leaves no sample on one side. Use more data, a "
+                    "larger validation_fraction, or early_stopping=False."
                 )
+        batch_size = self._batch_size(params, n_rows - held)
         stream = functools.partial(
             BlockStream, blocks, prepare, batch_size, seed=shuffle_seed, holdout=fraction
         )
         train = stream(shuffle=True, part="train" if fraction else "all")
         val = stream(part="val") if fraction else None
-        return _FitData(train, val, X0.shape[1], X0.dtype, sum(counts), batch_size)
+        return _FitData(train, val, X0.shape[1], X0.dtype, n_rows - held, batch_size)
 
     def _prepared_block(self, block: tuple, label_counts: Any = None) -> tuple:
         """One loaded row block validated and encoded as a fit's arrays ``(x, y[, w])``."""
@@ -877,9 +893,13 @@ class BaseFlashEstimator(BaseEstimator):
         self._check_target_kind(y)
         X, y = self._validated(X, y, reset=False, multi_output=True, y_numeric=self._y_numeric)
         y = self._encode_target(y, fitting=False)
-        if sample_weight is not None:
+        if sample_weight is not None:  # a block may weigh all its rows zero; the data not
             sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+                sample_weight,
+                X,
+                dtype=np.float64,
+                ensure_non_negative=True,
+                allow_all_zero_weights=True,
             )
         target_weight = self._target_weight(y, label_counts)
         if target_weight is not None:
