@@ -54,9 +54,11 @@ def _interleaved(tools: dict[str, Callable[[], Any]], repeats: int) -> dict[str,
 
 
 def _lean_flash(**kwargs: Any) -> FlashRegressor:
-    """FlashRegressor doing exactly the peers' work: plain Adam, no scaling, no schedule."""
+    """FlashRegressor doing exactly the peers' work: one network, plain Adam, no scaling,
+    no schedule."""
     params = dict(
         optimizer="adam",
+        n_ensemble=1,
         weight_decay=0.0,
         lr_schedule=None,
         standardize_inputs=False,

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 import torch
 from scipy import sparse
-from sklearn.datasets import load_breast_cancer, make_classification, make_multilabel_classification
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_iris,
+    make_classification,
+    make_multilabel_classification,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -173,3 +178,32 @@ def test_both_estimators_reject_bad_inputs_alike(three_classes, Estimator):
     est.fit(X, y)
     with pytest.raises(ValueError, match=f"X has 5 features, but {Estimator.__name__} is"):
         est.predict(X[:, :5])
+
+
+def test_label_smoothing_in_the_default_losses():
+    logits, target = torch.randn(8, 3), torch.randint(0, 3, (8,))
+    task = ClassificationTask(num_inputs=2, num_classes=3, label_smoothing=0.2)
+    expected = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.2)
+    torch.testing.assert_close(task.loss_fn["cross_entropy"](logits, target), expected)
+    # Binary: the same as two-class cross-entropy with smoothing, on logits (0, z).
+    binary = ClassificationTask(num_inputs=2, num_classes=2, label_smoothing=0.2)
+    z, labels = torch.randn(8), torch.randint(0, 2, (8,))
+    two = torch.stack([torch.zeros(8), z], dim=1)
+    expected = torch.nn.functional.cross_entropy(two, labels, label_smoothing=0.2)
+    loss = binary.loss_fn["binary_cross_entropy_with_logits"](z, labels.float())
+    torch.testing.assert_close(loss, expected)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ClassificationTask(num_inputs=2, num_classes=2, label_smoothing=1.0)
+
+
+def test_label_smoothing_parameter_keeps_probabilities_off_zero_and_one():
+    X, y = load_iris(return_X_y=True)
+    separable = y == 0
+    plain = FlashClassifier(**FAST, label_smoothing=0.0)
+    smooth = FlashClassifier(**FAST, label_smoothing=0.2)
+    top = smooth.fit(X, y).predict_proba(X[separable]).max(axis=1)
+    assert top.max() < 1 - 0.2 / 3 + 0.02 < plain.fit(X, y).predict_proba(X[separable]).max()
+    weight = np.where(y == 2, 2.0, 1.0)
+    assert smooth.fit(X, y, sample_weight=weight).score(X, y) > 0.9
+    with pytest.raises(ValueError, match="label_smoothing"):
+        FlashClassifier(label_smoothing=1.0).fit(X, y)

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from skflash.core.ensemble import EnsembleLinear, EnsembleMean
 from skflash.core.registry import FlashRegistry
 from skflash.core.tabular_input import TabularInput
 
@@ -73,6 +74,34 @@ def mlp(
     return nn.Sequential(*layers), width
 
 
+#: Registry backbones that :func:`tabular_network` can build as an ensemble.
+ENSEMBLE_BACKBONES = ("mlp", "linear")
+
+
+def ensemble_mlp(
+    num_features: int,
+    k: int,
+    hidden_sizes: Sequence[int] = (64, 64),
+    activation: str | type[nn.Module] = "silu",
+    dropout: float = 0.0,
+) -> tuple[nn.Module, int]:
+    """:func:`mlp` as ``k`` members side by side: ``(batch, features)`` to ``(k, batch, width)``."""
+    if isinstance(hidden_sizes, int):
+        hidden_sizes = (hidden_sizes,)
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    layers: list[nn.Module] = []
+    width = int(num_features)
+    for size in hidden_sizes:
+        if int(size) < 1:
+            raise ValueError(f"hidden_sizes must be positive integers, got {tuple(hidden_sizes)}.")
+        layers += [EnsembleLinear(width, int(size), k), activation_module(activation)]
+        if dropout:
+            layers.append(nn.Dropout(float(dropout)))
+        width = int(size)
+    return nn.Sequential(*layers), width
+
+
 def tabular_network(
     num_inputs: int,
     num_outputs: int,
@@ -81,6 +110,8 @@ def tabular_network(
     backbone_width: int | None = None,
     categorical_cardinalities: Sequence[int] | None = None,
     numeric_embedding: str | None = None,
+    n_ensemble: int = 1,
+    combine: str = "mean",
 ) -> nn.Module:
     """``head(backbone(x))`` with a linear head, or a given module as the whole network.
 
@@ -90,7 +121,17 @@ def tabular_network(
     columns of the input are category codes), a registry backbone sits on a
     :class:`~skflash.core.tabular_input.TabularInput` that embeds them (and, with
     ``numeric_embedding``, the numeric features too).
+
+    With ``n_ensemble`` > 1 (``"mlp"`` and ``"linear"`` backbones only), the backbone
+    and the head are ``n_ensemble`` members trained side by side on the shared input
+    layer, combined by an :class:`~skflash.core.ensemble.EnsembleMean` (``combine``)
+    in eval mode; see :mod:`skflash.core.ensemble`.
     """
+    k = int(n_ensemble)
+    if k > 1 and (isinstance(backbone, nn.Module) or backbone not in ENSEMBLE_BACKBONES):
+        raise ValueError(
+            f"n_ensemble > 1 needs one of the backbones {ENSEMBLE_BACKBONES}, got {backbone!r}."
+        )
     if isinstance(backbone, nn.Module) and backbone_width is None:
         return backbone
     layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -104,7 +145,15 @@ def tabular_network(
                 numeric, cardinalities, numeric_embedding=numeric_embedding
             )
             num_inputs = layers["input"].out_features
-        features, width = TABULAR_BACKBONES.get(backbone)(num_inputs, **(backbone_kwargs or {}))
+        if k > 1 and backbone == "mlp":
+            features, width = ensemble_mlp(num_inputs, k, **(backbone_kwargs or {}))
+        else:
+            factory = TABULAR_BACKBONES.get(backbone)
+            features, width = factory(num_inputs, **(backbone_kwargs or {}))
     layers["backbone"] = features
-    layers["head"] = nn.Linear(width, int(num_outputs))
+    if k > 1:
+        layers["head"] = EnsembleLinear(width, int(num_outputs), k)
+        layers["members"] = EnsembleMean(k, combine)
+    else:
+        layers["head"] = nn.Linear(width, int(num_outputs))
     return nn.Sequential(layers)

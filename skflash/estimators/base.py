@@ -37,7 +37,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from skflash.core.backbones import TABULAR_BACKBONES
+from skflash.core.backbones import ENSEMBLE_BACKBONES, TABULAR_BACKBONES
 from skflash.core.model import Task
 from skflash.core.optimizers import (
     check_supported,
@@ -217,6 +217,9 @@ class _TaskSnapshot:
         vars(self.preprocess).update(self.preprocess_attributes)
         with torch.no_grad():
             self.task.load_state_dict(self.weights)
+        # fit put every submodule in training mode (where an ensemble returns each
+        # member's outputs); the restored vars only cover the Task's own flag.
+        self.task.eval()
 
 
 @functools.cache
@@ -553,8 +556,22 @@ class BaseFlashEstimator(BaseEstimator):
             if self._categories is None
             else self._categories.cardinalities,
             "numeric_embedding": params["numeric_embedding"],
+            "n_ensemble": self._ensemble_size(params),
             **self._schedule_kwargs(params, max_epochs),
         }
+
+    #: Members ``n_ensemble="auto"`` trains with the "mlp" and "linear" backbones.
+    _auto_ensemble = 1
+
+    def _ensemble_size(self, params: dict[str, Any]) -> int:
+        """``n_ensemble`` resolved: ``"auto"`` is :attr:`_auto_ensemble` for the backbones
+        that can be ensembled, else 1."""
+        size = params.get("n_ensemble", 1)  # models pickled before it existed had one
+        if size != "auto":
+            return int(size)
+        backbone = params["backbone"]
+        ensemble = isinstance(backbone, str) and backbone in ENSEMBLE_BACKBONES
+        return self._auto_ensemble if ensemble else 1
 
     @staticmethod
     def _threads(setting: Any, weights: int, rows: int) -> int | None:

@@ -14,7 +14,14 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from skflash.estimators.base import BaseFlashEstimator
-from skflash.estimators.parameters import InstanceOf, Options, Parameter, Satisfies, with_own
+from skflash.estimators.parameters import (
+    InstanceOf,
+    Options,
+    Parameter,
+    Real,
+    Satisfies,
+    with_own,
+)
 from skflash.estimators.shared_parameters import SHARED_PARAMETERS
 from skflash.tasks.classification import ClassificationTask
 
@@ -65,6 +72,18 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
                     ``"auto"``: cross-entropy for multiclass targets, binary cross-entropy
                     with logits for binary and multi-label ones; the loss always receives
                     logits. A callable gets ``(logits, target)``.
+                    """,
+                ),
+                Parameter(
+                    "label_smoothing",
+                    0.1,
+                    "float",
+                    (Real(0.0, 1.0, open_high=True),),
+                    """
+                    With ``loss="auto"``: train against targets moved this much towards
+                    the uniform distribution (each class gets ``label_smoothing /
+                    n_classes``; a label of a binary or multi-label target, 1/2 of it),
+                    which keeps the logits from growing without bound on separable data.
                     """,
                 ),
             ),
@@ -244,6 +263,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
             backbone_kwargs=backbone_kwargs,
             backbone_width=width,
             loss_fn=None if params["loss"] == "auto" else params["loss"],
+            label_smoothing=params.get("label_smoothing", 0.0),  # (earlier pickles: none)
             output="logits",
             **self._task_kwargs(params, epochs),
         )

@@ -77,6 +77,9 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         },
     )
 
+    #: Members ``n_ensemble="auto"`` trains with the "mlp" and "linear" backbones.
+    _auto_ensemble = 2
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True

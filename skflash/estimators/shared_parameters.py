@@ -185,6 +185,22 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         """,
     ),
     Parameter(
+        "n_ensemble",
+        "auto",
+        'int or "auto"',
+        (Options(("auto",)), Integer(1)),
+        """
+        Train this many networks at once, side by side in one vectorised pass (the
+        ``"mlp"`` and ``"linear"`` backbones; they share the input layer), each on its
+        own loss, and average their predictions (probabilities for a classifier). Costs
+        about ``n_ensemble`` times the arithmetic of one network per step. ``"auto"``:
+        2 for FlashRegressor with those backbones (in 5-fold tests it lifted friedman3's
+        R² from 0.841 to 0.851, diabetes' from 0.490 to 0.495 and ames' from 0.887 to
+        0.894, at up to 1.7x the fit time), otherwise 1 (with label smoothing, 2 or 4
+        members made FlashClassifier no better).
+        """,
+    ),
+    Parameter(
         "categorical_features",
         "auto",
         '"auto", array-like of str, int or bool, or None',
@@ -315,6 +331,7 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         """,
     ),
 )
+
 
 KWARGS_DOC = """
 Routed parameters: ``backbone__<arg>`` (e.g. ``backbone__hidden_sizes``),

@@ -7,6 +7,7 @@ The loss always sees logits; metrics and predictions see probabilities.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -25,6 +26,26 @@ def probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
     if multi_label or logits.shape[-1] == 1:
         return torch.sigmoid(logits)
     return torch.softmax(logits, dim=-1)
+
+
+def smoothed_binary_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0, **kwargs: Any
+) -> torch.Tensor:
+    """Binary cross-entropy with logits against 0/1 targets moved ``label_smoothing / 2``
+    towards 1/2, as ``F.cross_entropy(label_smoothing=...)`` does for two classes."""
+    target = target * (1 - label_smoothing) + label_smoothing / 2
+    return F.binary_cross_entropy_with_logits(logits, target, **kwargs)
+
+
+def default_loss(one_hot: bool, label_smoothing: float = 0.0) -> Any:
+    """Cross-entropy (binary with logits for ``one_hot`` targets), named as the plain one."""
+    if one_hot:
+        fn = F.binary_cross_entropy_with_logits
+        smoothed = partial(smoothed_binary_cross_entropy, label_smoothing=label_smoothing)
+    else:
+        fn = F.cross_entropy
+        smoothed = partial(F.cross_entropy, label_smoothing=label_smoothing)
+    return {fn.__name__: smoothed} if label_smoothing else fn
 
 
 class ClassificationPostprocess(Postprocess):
@@ -75,6 +96,9 @@ class ClassificationTask(TabularTask):
         As in :class:`~skflash.tasks.RegressionTask`.
     loss_fn : callable, optional
         Defaults to cross-entropy (multiclass) or binary cross-entropy with logits.
+    label_smoothing : float, default=0.0
+        For the default loss: train against targets moved this much towards the uniform
+        distribution over the classes (for each label, towards 1/2).
     output : {"labels", "probabilities", "logits"}, default="labels"
         What :meth:`predict` returns, through :class:`ClassificationPostprocess`.
     categorical_cardinalities : list of int, optional
@@ -82,6 +106,10 @@ class ClassificationTask(TabularTask):
         codes: a :class:`~skflash.core.tabular_input.TabularInput` embeds them.
     numeric_embedding : {"periodic", None}, optional
         An embedding of the numeric features in that TabularInput.
+    n_ensemble : int, default=1
+        Members of an ensemble of ``"mlp"`` or ``"linear"`` backbones and heads trained
+        side by side, each on its own loss, their probabilities averaged at prediction (see
+        :mod:`skflash.core.ensemble`).
     **task_kwargs
         Passed to :class:`~skflash.core.model.Task`.
 
@@ -105,6 +133,8 @@ class ClassificationTask(TabularTask):
         output: str = "labels",
         categorical_cardinalities: list[int] | None = None,
         numeric_embedding: str | None = None,
+        n_ensemble: int = 1,
+        label_smoothing: float = 0.0,
         **task_kwargs: Any,
     ) -> None:
         if int(num_classes) < 2 and not multi_label:
@@ -119,10 +149,13 @@ class ClassificationTask(TabularTask):
             backbone_width,
             categorical_cardinalities,
             numeric_embedding,
+            n_ensemble,
+            "sigmoid" if binary or multi_label else "softmax",
         )
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}.")
         if loss_fn is None:
-            one_hot = binary or multi_label
-            loss_fn = F.binary_cross_entropy_with_logits if one_hot else F.cross_entropy
+            loss_fn = default_loss(binary or multi_label, float(label_smoothing))
         postprocess = task_kwargs.pop("postprocess", None) or ClassificationPostprocess(
             output, bool(multi_label)
         )

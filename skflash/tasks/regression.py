@@ -59,6 +59,10 @@ class RegressionTask(TabularTask):
         codes: a :class:`~skflash.core.tabular_input.TabularInput` embeds them.
     numeric_embedding : {"periodic", None}, optional
         An embedding of the numeric features in that TabularInput.
+    n_ensemble : int, default=1
+        Members of an ensemble of ``"mlp"`` or ``"linear"`` backbones and heads trained
+        side by side, each on its own loss, averaged at prediction (see
+        :mod:`skflash.core.ensemble`).
     **task_kwargs
         Passed to :class:`~skflash.core.model.Task` (optimizer, learning_rate, metrics...).
 
@@ -86,6 +90,7 @@ class RegressionTask(TabularTask):
         loss_fn: str | Callable = "mse",
         categorical_cardinalities: list[int] | None = None,
         numeric_embedding: str | None = None,
+        n_ensemble: int = 1,
         **task_kwargs: Any,
     ) -> None:
         model = tabular_network(
@@ -96,5 +101,7 @@ class RegressionTask(TabularTask):
             backbone_width,
             categorical_cardinalities,
             numeric_embedding,
+            n_ensemble,
+            "mean",
         )
         super().__init__(model=model, loss_fn=regression_loss(loss_fn), **task_kwargs)

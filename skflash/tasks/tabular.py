@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
+from skflash.core.ensemble import EnsembleMean
 from skflash.core.model import Task
 from skflash.data.numpy_data import NumpyPreprocess
 
@@ -17,3 +20,18 @@ class TabularTask(Task):
     def backbone(self) -> nn.Module:
         """The feature extractor that finetuning strategies freeze."""
         return getattr(self.model, "backbone", self.model)
+
+    @property
+    def n_ensemble(self) -> int:
+        """Members of the model's ensemble (1 without one)."""
+        members = getattr(self.model, "members", None)
+        return members.k if isinstance(members, EnsembleMean) else 1
+
+    def step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """While training an ensemble, each member's outputs meet their own copy of the
+        targets (and weights): the loss is the mean of the members' losses."""
+        k = self.n_ensemble
+        if k > 1 and self.model.training:
+            copies = (part.repeat(k, *[1] * (part.dim() - 1)) for part in batch[1:])
+            batch = (batch[0], *copies)
+        return super().step(batch, batch_idx)
