@@ -37,16 +37,14 @@ class EnsembleLinear(nn.Module):
         self.weight = nn.Parameter(
             torch.empty(self.k, self.in_features, self.out_features).uniform_(-bound, bound)
         )
-        self.bias = nn.Parameter(torch.empty(self.k, self.out_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(self.k, 1, self.out_features).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:  # one product for all members: (batch, in) @ (in, k * out)
-            wide = x @ self.weight.permute(1, 0, 2).reshape(self.in_features, -1)
-            return (
-                wide.view(x.shape[0], self.k, self.out_features).transpose(0, 1)
-                + self.bias[:, None]
-            )
-        return torch.baddbmm(self.bias[:, None], x, self.weight)
+        if x.dim() == 2:  # every member sees the same rows (a view, no copy)
+            x = x.expand(self.k, *x.shape)
+        # One batched product for all members: the fewest operations, which is what a
+        # small batch (one row at predict) pays for.
+        return torch.baddbmm(self.bias, x, self.weight)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, k={self.k}"

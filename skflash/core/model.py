@@ -390,10 +390,14 @@ class Task(FusedSteps, pl.LightningModule):
         if was_training:  # switching modes walks every submodule: only when needed
             self.eval()
         try:
+            device, dtype = self.device, self.dtype
             with torch.no_grad():
                 for batch in loader:
-                    batch = move_data_to_device(batch, self.device)
-                    batch = _floats_as(batch, self.dtype)
+                    if isinstance(batch, torch.Tensor):  # the common case, without a walk
+                        floating = batch.is_floating_point() and dtype.is_floating_point
+                        batch = batch.to(device, dtype if floating else None)
+                    else:
+                        batch = _floats_as(move_data_to_device(batch, device), dtype)
                     if device_transform is not None:
                         batch = device_transform(batch)
                     yield pipeline.postprocess_batch(self(batch))

@@ -388,17 +388,19 @@ class NumpyPreprocess(Preprocess):
             return values
         key = (name, values.device, values.dtype)
         if key not in self._affine:
-            factor = torch.as_tensor(
-                1.0 / getattr(self, f"{name}_scale"), dtype=values.dtype, device=values.device
-            )
-            # A spread too small for this dtype (its inverse overflows): a constant column.
-            factor = torch.where(torch.isfinite(factor), factor, torch.ones_like(factor))
-            self._affine[key] = (
-                torch.as_tensor(mean, dtype=values.dtype, device=values.device),
-                factor,
-            )
+            self._affine[key] = self._affine_tensors(name, values)
         shift, factor = self._affine[key]
         return (values - shift) * factor
+
+    def _affine_tensors(self, name: str, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shift and factor of ``name`` for tensors like ``values``: ordinary tensors
+        even when first built under inference mode (a predict), as a later fit reuses them."""
+        with torch.inference_mode(False):
+            like = {"dtype": values.dtype, "device": values.device}
+            factor = torch.as_tensor(1.0 / getattr(self, f"{name}_scale"), **like)
+            # A spread too small for this dtype (its inverse overflows): a constant column.
+            factor = torch.where(torch.isfinite(factor), factor, torch.ones_like(factor))
+            return torch.as_tensor(getattr(self, f"{name}_mean"), **like), factor
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         x = self._scaled("x", x)

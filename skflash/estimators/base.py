@@ -975,7 +975,9 @@ class BaseFlashEstimator(BaseEstimator):
         start = 0
         weights = vars(self).get("_weights") or _trainable_count(self.task_)
         threads = self._threads(self.num_threads, weights, min(len(X), PREDICT_BATCH_SIZE))
-        with torch_threads(threads):  # no Trainer runs here: nothing of Lightning's to quiet
+        # No Trainer runs here: nothing of Lightning's to quiet. The outputs become numpy
+        # arrays at once, so inference mode (cheaper than no_grad for each operation) is safe.
+        with torch_threads(threads), torch.inference_mode():
             for batch in self.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
                 if batch.dtype in (torch.float16, torch.bfloat16):
                     batch = batch.float()  # numpy has no bfloat16
