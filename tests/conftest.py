@@ -37,3 +37,14 @@ QUIET = {
 def _in_tmp_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _sigint_untouched():
+    """No test may leave Ctrl+C changed (a fit that did would break users' Ctrl+C)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    assert after is before, f"SIGINT handler changed from {before!r} to {after!r}"
