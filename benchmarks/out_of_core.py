@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.memory_probe import peak_rss_mb
 
 FEATURES = 100
 BLOCK_ROWS = 20_000
@@ -49,7 +50,7 @@ def probe(directory: Path) -> dict[str, Any]:
     dask.config.set(scheduler="synchronous")  # one block in flight: the memory a user sees
     X = da.from_npy_stack(str(directory / "X"), mmap_mode=None)
     y = da.from_npy_stack(str(directory / "y"), mmap_mode=None)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline = peak_rss_mb()
     reg = FlashRegressor(max_epochs=1, random_state=0)
     start = time.perf_counter()
     reg.fit(X, y)
@@ -62,7 +63,7 @@ def probe(directory: Path) -> dict[str, Any]:
         "rows": int(X.shape[0]),
         "blocks": int(X.numblocks[0]),
         "import_rss_mb": baseline,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "fit_s": fit_s,
         "r2": float(r2),
     }

@@ -32,3 +32,19 @@ def test_quick_benchmarks_write_table_csv_and_plot(tmp_path):
     assert (tmp_path / "results.csv").read_text().startswith("workload,tool")
     assert (tmp_path / "results.png").stat().st_size > 0
     assert (tmp_path / "loss_curve.png").stat().st_size > 0
+
+
+def test_a_probes_peak_memory_is_its_own_not_its_parents():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    held = np.ones(40_000_000)  # 305 MB in this process when the probe starts
+    code = "from benchmarks.memory_probe import peak_rss_mb; print(peak_rss_mb())"
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert float(done.stdout) < 200 < held.nbytes / 2**20
