@@ -1,6 +1,6 @@
 """Run the benchmark suite and write a table (markdown, CSV) and a plot to benchmarks/results.
 
-python -m benchmarks.run            # the full suite (about 13 minutes on 2 cores)
+python -m benchmarks.run            # the full suite (about 14 minutes on 2 cores)
 python -m benchmarks.run --quick    # every workload, small, in about a minute
 python -m benchmarks.run --only tutorial large
 """
