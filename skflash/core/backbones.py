@@ -6,6 +6,7 @@ extractor and the width of its output; a task adds its head on top.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,6 +59,17 @@ def mlp(
     dropout: float = 0.0,
 ) -> tuple[nn.Module, int]:
     """Fully connected hidden layers, each followed by the activation and dropout."""
+    return _hidden_layers(nn.Linear, num_features, hidden_sizes, activation, dropout)
+
+
+def _hidden_layers(
+    layer: Callable[[int, int], nn.Module],
+    num_features: int,
+    hidden_sizes: Sequence[int] | int,
+    activation: str | type[nn.Module],
+    dropout: float,
+) -> tuple[nn.Module, int]:
+    """``layer(in, out)`` for each hidden size, each followed by the activation and dropout."""
     if isinstance(hidden_sizes, int):
         hidden_sizes = (hidden_sizes,)
     if not 0.0 <= float(dropout) < 1.0:
@@ -67,7 +79,7 @@ def mlp(
     for size in hidden_sizes:
         if int(size) < 1:
             raise ValueError(f"hidden_sizes must be positive integers, got {tuple(hidden_sizes)}.")
-        layers += [nn.Linear(width, int(size)), activation_module(activation)]
+        layers += [layer(width, int(size)), activation_module(activation)]
         if dropout:
             layers.append(nn.Dropout(float(dropout)))
         width = int(size)
@@ -86,20 +98,8 @@ def ensemble_mlp(
     dropout: float = 0.0,
 ) -> tuple[nn.Module, int]:
     """:func:`mlp` as ``k`` members side by side: ``(batch, features)`` to ``(k, batch, width)``."""
-    if isinstance(hidden_sizes, int):
-        hidden_sizes = (hidden_sizes,)
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
-    layers: list[nn.Module] = []
-    width = int(num_features)
-    for size in hidden_sizes:
-        if int(size) < 1:
-            raise ValueError(f"hidden_sizes must be positive integers, got {tuple(hidden_sizes)}.")
-        layers += [EnsembleLinear(width, int(size), k), activation_module(activation)]
-        if dropout:
-            layers.append(nn.Dropout(float(dropout)))
-        width = int(size)
-    return nn.Sequential(*layers), width
+    members = functools.partial(EnsembleLinear, k=k)
+    return _hidden_layers(members, num_features, hidden_sizes, activation, dropout)
 
 
 def tabular_network(

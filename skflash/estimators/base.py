@@ -809,16 +809,9 @@ class BaseFlashEstimator(BaseEstimator):
             X, y, sample_weight, not continuing, params["categorical_features"]
         )
         y = self._encode_target(y, fitting=not continuing, classes=classes)
-        target_weight = self._target_weight(y)
-        if target_weight is not None:
-            sample_weight = (
-                target_weight if sample_weight is None else sample_weight * target_weight
-            )
+        X, y, sample_weight = self._weighted_rows(X, y, sample_weight)
         if sample_weight is not None:
-            keep = sample_weight > 0  # a zero weight is the same as dropping the sample
-            if not keep.all():
-                X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
-                self._check_kept_target(y)
+            self._check_kept_target(y)
             if np.all(sample_weight == sample_weight[0]):
                 sample_weight = None
         train = (X, y) if sample_weight is None else (X, y, sample_weight)
@@ -918,16 +911,24 @@ class BaseFlashEstimator(BaseEstimator):
                 ensure_non_negative=True,
                 allow_all_zero_weights=True,
             )
+        X, y, sample_weight = self._weighted_rows(X, y, sample_weight, label_counts)
+        return (X, y) if sample_weight is None else (X, y, sample_weight)
+
+    def _weighted_rows(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: Any, label_counts: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The rows with their weights (sample weights times class weights), the rows of
+        weight zero dropped (the same as leaving them out)."""
         target_weight = self._target_weight(y, label_counts)
         if target_weight is not None:
             sample_weight = (
                 target_weight if sample_weight is None else sample_weight * target_weight
             )
         if sample_weight is not None:
-            keep = sample_weight > 0  # a zero weight is the same as dropping the sample
+            keep = sample_weight > 0
             if not keep.all():
                 X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
-        return (X, y) if sample_weight is None else (X, y, sample_weight)
+        return X, y, sample_weight
 
     def _callbacks(
         self, params: dict[str, Any], early_stopping: bool
