@@ -17,7 +17,7 @@ from skflash.core.model import Task
 from skflash.core.trainer import Trainer
 from skflash.data.data_module import DataModule
 
-__version__ = "0.1.0"
+__version__ = "0.3.0.dev0"
 
 # Loaded on first use, so that `import skflash` stays about as cheap as Lightning itself.
 _LAZY = {
