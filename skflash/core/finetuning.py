@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.callbacks import BaseFinetuning
 from torch import nn
 from torch.optim import Optimizer
@@ -108,17 +109,35 @@ STRATEGIES: dict[str, type[FlashBaseFinetuning]] = {
 }
 
 
+class FinetuningStrategyError(MisconfigurationException, ValueError):
+    """No finetuning strategy, or one that is not known.
+
+    A Lightning ``MisconfigurationException`` (what Flash raised) and a ``ValueError``.
+    """
+
+
 def finetuning_callback(strategy: Any) -> BaseFinetuning:
-    """A callback from a strategy name, a ``(name, argument)`` pair or a callback instance."""
+    """A callback from a strategy name, a ``(name, argument)`` pair or a callback instance.
+
+    Names are case-insensitive. ``None``, an unknown name or any other value raises
+    :class:`FinetuningStrategyError`, which says what the strategies are.
+    """
     if isinstance(strategy, BaseFinetuning):
         return strategy
     args: tuple = ()
+    name = strategy
     if isinstance(strategy, tuple) and strategy and isinstance(strategy[0], str):
-        strategy, args = strategy[0], strategy[1:]
-    if not isinstance(strategy, str) or strategy not in STRATEGIES:
-        raise ValueError(
-            f"Unknown finetuning strategy {strategy!r}. Choose one of {sorted(STRATEGIES)}, "
-            "a (name, argument) pair such as ('freeze_unfreeze', 5), or a BaseFinetuning "
-            "callback."
+        name, args = strategy[0], strategy[1:]
+    if not isinstance(name, str) or name.lower() not in STRATEGIES:
+        if strategy is None:
+            problem = "A finetuning strategy must be given (got None)."
+        elif isinstance(name, str):
+            problem = f"Unknown finetuning strategy {name!r}."
+        else:
+            problem = f"A finetuning strategy must be a name or a callback, got {strategy!r}."
+        raise FinetuningStrategyError(
+            f"{problem} Choose one of {list(STRATEGIES)}, a (name, argument) pair such as "
+            "('freeze_unfreeze', 5), or a pytorch_lightning BaseFinetuning callback "
+            "(e.g. an instance of skflash.core.finetuning.FlashBaseFinetuning)."
         )
-    return STRATEGIES[strategy](*args)
+    return STRATEGIES[name.lower()](*args)

@@ -7,10 +7,36 @@ string in a config or an estimator parameter is enough to choose one.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from difflib import get_close_matches
 from functools import partial
 from typing import Any
+
+from lightning_fabric.utilities.exceptions import MisconfigurationException
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+log = logging.getLogger(__name__)
+
+
+class RegistrationError(MisconfigurationException, TypeError):
+    """Something other than a function or a class was registered.
+
+    A Lightning ``MisconfigurationException`` (what Flash raised) and a ``TypeError``.
+    """
+
+
+class DuplicateKeyError(MisconfigurationException, ValueError):
+    """A key is already registered with the same metadata, and ``override`` is off.
+
+    A Lightning ``MisconfigurationException`` (what Flash raised) and a ``ValueError``.
+    """
+
+
+def _name_of(fn: Any) -> str:
+    if isinstance(fn, partial):
+        return _name_of(fn.func)
+    return getattr(fn, "__name__", type(fn).__name__)
 
 
 class FlashRegistry:
@@ -19,7 +45,10 @@ class FlashRegistry:
     Parameters
     ----------
     name : str
-        What the registry holds, used in error messages (e.g. ``"backbones"``).
+        What the registry holds, used in messages (e.g. ``"backbones"``).
+    verbose : bool, default=False
+        Log each registration (at INFO level, on the ``skflash.core.registry`` logger,
+        from the rank-zero process only).
 
     Examples
     --------
@@ -34,9 +63,15 @@ class FlashRegistry:
     (True, 1)
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, verbose: bool = False) -> None:
         self.name = name
+        self.verbose = bool(verbose)
         self._entries: list[dict[str, Any]] = []
+
+    @property
+    def functions(self) -> list[dict[str, Any]]:
+        """The registered entries, ``{"name", "fn", "metadata"}``, in registration order."""
+        return list(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -45,48 +80,89 @@ class FlashRegistry:
         return any(entry["name"] == key for entry in self._entries)
 
     def __repr__(self) -> str:
-        return f"FlashRegistry(name={self.name!r}, keys={self.available_keys()})"
+        return f"FlashRegistry(name={self.name!r}, keys={self._keys()})"
+
+    def _keys(self) -> list[str]:
+        return sorted({entry["name"] for entry in self._entries})
 
     def available_keys(self) -> list[str]:
-        """Registered keys, sorted and without repeats."""
-        return sorted({entry["name"] for entry in self._entries})
+        """The key of every entry, sorted; a key registered with several metadata sets
+        appears once per entry."""
+        return sorted(entry["name"] for entry in self._entries)
 
     def __call__(
         self,
         fn: Callable | None = None,
         name: str | None = None,
         override: bool = False,
+        verbose: bool | None = None,
         **metadata: Any,
     ) -> Callable:
-        """Register ``fn``, or return a decorator that registers what it decorates."""
+        """Register ``fn``, or return a decorator that registers what it decorates.
+
+        Parameters
+        ----------
+        fn : function or class, optional
+            What to register; without it, a decorator is returned.
+        name : str, optional
+            The key; defaults to ``fn.__name__``.
+        override : bool, default=False
+            Replace an entry with the same key and metadata instead of raising.
+        verbose : bool, optional
+            Log this registration; defaults to the registry's ``verbose``.
+        **metadata
+            Stored with the entry, for :meth:`get` to filter on.
+        """
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"`name` must be a str, found {name!r}.")
         if fn is None:
 
             def decorator(target: Callable) -> Callable:
-                self._register(target, name, override, metadata)
+                self._register(target, name, override, verbose, metadata)
                 return target
 
             return decorator
-        self._register(fn, name, override, metadata)
+        self._register(fn, name, override, verbose, metadata)
         return fn
 
+    def register(
+        self,
+        fn: Callable | None = None,
+        name: str | None = None,
+        override: bool = False,
+        verbose: bool | None = None,
+        **metadata: Any,
+    ) -> Callable:
+        """The same as calling the registry: ``registry.register(fn)`` is ``registry(fn)``."""
+        return self(fn, name=name, override=override, verbose=verbose, **metadata)
+
     def _register(
-        self, fn: Callable, name: str | None, override: bool, metadata: dict[str, Any]
+        self,
+        fn: Callable,
+        name: str | None,
+        override: bool,
+        verbose: bool | None,
+        metadata: dict[str, Any],
     ) -> None:
         if not (inspect.isroutine(fn) or inspect.isclass(fn) or isinstance(fn, partial)):
-            raise TypeError(
-                f"Only functions and classes can be registered in {self.name!r}; got {fn!r}. "
-                "Register a function or class that builds it instead."
+            raise RegistrationError(
+                f"You can only register a function, found: {fn!r}. A class or a "
+                f"functools.partial can be registered in {self.name!r} too; to offer a "
+                "built object, register a function or class that builds it."
             )
-        key = name if name is not None else fn.__name__
-        if not isinstance(key, str) or not key:
+        key = name if name is not None else _name_of(fn)
+        if not key:
             raise ValueError(f"A registry key must be a non-empty string, got {key!r}.")
-        entry = {"name": key, "fn": fn, "metadata": dict(metadata)}
+        metadata = dict(metadata)
+        if self.verbose if verbose is None else verbose:
+            _log_registration(_name_of(fn), key, metadata)
+        entry = {"name": key, "fn": fn, "metadata": metadata}
         for index, existing in enumerate(self._entries):
-            if existing["name"] == key and existing["metadata"] == entry["metadata"]:
+            if existing["name"] == key and existing["metadata"] == metadata:
                 if not override:
-                    raise ValueError(
-                        f"{key!r} is already registered in {self.name!r}. "
-                        "Pass override=True to replace it."
+                    raise DuplicateKeyError(
+                        f"Function with name: {key} and metadata: {metadata} is already "
+                        f"registered in {self.name!r}. Pass override=True to replace it."
                     )
                 self._entries[index] = entry
                 return
@@ -102,40 +178,54 @@ class FlashRegistry:
         key : str
             The registered name.
         with_metadata : bool, default=False
-            Return the whole entry (``{"name", "fn", "metadata"}``) instead of the function.
+            Return whole entries (``{"name", "fn", "metadata"}``) instead of functions.
         strict : bool, default=True
-            Raise when several entries match; otherwise return the last one registered.
+            Return the one match, raising when several entries match. With
+            ``strict=False``, return the list of every match, in registration order.
         **metadata
-            Keep only entries whose metadata has these values.
+            Keep only entries whose metadata has all these keys, with these values.
         """
         matches = [entry for entry in self._entries if entry["name"] == key]
         if not matches:
-            hint = get_close_matches(str(key), self.available_keys(), n=1)
+            hint = get_close_matches(str(key), self._keys(), n=1)
             suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
             raise KeyError(
-                f"{key!r} is not in the {self.name!r} registry.{suggestion} "
-                f"Available keys: {self.available_keys()}."
+                f"Key: {key} is not in FlashRegistry {self.name!r}.{suggestion} "
+                f"Available keys: {self._keys()}."
             )
-        matches = [
-            entry
-            for entry in matches
-            if all(entry["metadata"].get(k) == v for k, v in metadata.items())
-        ]
-        if not matches:
-            raise KeyError(f"No entry {key!r} in {self.name!r} has the metadata {metadata}.")
-        if len(matches) > 1 and strict:
+        if metadata:
+            matches = [
+                entry
+                for entry in matches
+                if all(
+                    k in entry["metadata"] and entry["metadata"][k] == v
+                    for k, v in metadata.items()
+                )
+            ]
+            if not matches:
+                raise KeyError(
+                    f"Found no matches that fit your metadata criteria {metadata} for key "
+                    f"{key!r} in {self.name!r}. Try removing some metadata."
+                )
+        found = [dict(entry) if with_metadata else entry["fn"] for entry in matches]
+        if not strict:
+            return found
+        if len(found) > 1:
             raise KeyError(
-                f"{len(matches)} entries are registered as {key!r} in {self.name!r}; "
-                "pass metadata keywords to choose one."
+                f"{len(found)} entries are registered as {key!r} in {self.name!r}; "
+                "pass metadata keywords to choose one, or strict=False to get them all."
             )
-        entry = matches[-1]
-        return dict(entry) if with_metadata else entry["fn"]
+        return found[0]
 
     def remove(self, key: str) -> None:
         """Remove every entry registered under ``key``."""
         if key not in self:
             raise KeyError(
-                f"{key!r} is not in the {self.name!r} registry. "
-                f"Available keys: {self.available_keys()}."
+                f"Key: {key} is not in FlashRegistry {self.name!r}. Available keys: {self._keys()}."
             )
         self._entries = [entry for entry in self._entries if entry["name"] != key]
+
+
+@rank_zero_only
+def _log_registration(fn_name: str, key: str, metadata: dict[str, Any]) -> None:
+    log.info(f"Registering: {fn_name} function with name: {key} and metadata: {metadata}")

@@ -1,9 +1,11 @@
 """Trainer: a Lightning Trainer that can also finetune a model's backbone.
 
-It differs from Lightning's in one more way: a ``KeyboardInterrupt`` (Ctrl+C, or a
-callback that raises it) reaches the caller as a ``KeyboardInterrupt`` once Lightning
-has shut the run down, instead of ending the process with ``SystemExit``. Inside a
-library call, a notebook or a search, the caller decides what an interrupt means.
+It differs from Lightning's in two more ways. :meth:`Trainer.predict` returns what
+``Task.predict`` would: the Task's Postprocess applied to each batch of outputs, split
+into one output per sample. And a ``KeyboardInterrupt`` (Ctrl+C, or a callback that
+raises it) reaches the caller as a ``KeyboardInterrupt`` once Lightning has shut the run
+down, instead of ending the process with ``SystemExit``. Inside a library call, a
+notebook or a search, the caller decides what an interrupt means.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BaseFinetuning
 
 from skflash.core.finetuning import NoFreeze, _backbone, finetuning_callback
+from skflash.data.pipeline import DataPipeline
 
 
 @contextlib.contextmanager
@@ -64,8 +67,31 @@ class Trainer(pl.Trainer):
             return super().test(*args, **kwargs)
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """Lightning's ``predict``, with the model's Postprocess applied to the outputs.
+
+        For a :class:`~skflash.core.model.Task` (any model with a ``data_pipeline``), each
+        batch of outputs goes through the Postprocess's ``per_batch_transform``, then
+        ``uncollate`` and ``per_sample_transform``: the result is a list with one entry
+        per batch, each a list of per-sample outputs (one such list per dataloader when
+        there are several). When the Postprocess has a ``save_path``, all the samples are
+        saved there too, as ``Task.predict`` does. Other models get Lightning's raw
+        outputs. Arguments are Lightning's own.
+        """
         with interrupts_reraised():
-            return super().predict(*args, **kwargs)
+            outputs = super().predict(*args, **kwargs)
+        pipeline = getattr(self.lightning_module, "data_pipeline", None)
+        if outputs is None or not isinstance(pipeline, DataPipeline):
+            return outputs
+        several = len(self.num_predict_batches) > 1
+        per_loader = outputs if several else [outputs]
+        processed = [
+            [pipeline.postprocess_samples(pipeline.postprocess_batch(batch)) for batch in loader]
+            for loader in per_loader
+        ]
+        pipeline.postprocess.save(
+            [sample for loader in processed for batch in loader for sample in batch]
+        )
+        return processed if several else processed[0]
 
     def finetune(
         self,
@@ -81,7 +107,10 @@ class Trainer(pl.Trainer):
         ----------
         strategy : str, (str, argument) or BaseFinetuning, default="no_freeze"
             ``"no_freeze"``, ``"freeze"``, ``"freeze_unfreeze"`` (argument: the epoch to
-            unfreeze at) or ``"unfreeze_milestones"`` (argument: two epochs).
+            unfreeze at) or ``"unfreeze_milestones"`` (argument: two epochs); names are
+            case-insensitive. ``None``, an unknown name or any other value raises
+            :class:`~skflash.core.finetuning.FinetuningStrategyError`, a Lightning
+            ``MisconfigurationException`` that is also a ``ValueError``.
         """
         callback = finetuning_callback(strategy)
         if not isinstance(callback, NoFreeze):
