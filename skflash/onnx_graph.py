@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from skflash.data.numpy_data import smooth_clip
+from skflash.data.categories import UNKNOWN
+from skflash.data.scaling import smooth_clip
 
 #: Opset of the ``ai.onnx.ml`` domain used for LabelEncoder (string keys, integer values).
 ML_OPSET = 2
@@ -67,7 +68,7 @@ class _ExportedModel(nn.Module):
         self.register_buffer("factor", torch.as_tensor(factor, dtype=torch.float32))
         self.clip_columns = width - preprocess.num_codes
         self.robust = preprocess.standardize_inputs == "robust"
-        self.kind = estimator._onnx_output_kind()
+        self.kind = estimator._target.onnx_kind
         post = task.postprocess
         y_mean = getattr(post, "y_mean", None)
         y_scale = getattr(post, "y_scale", None)
@@ -128,7 +129,7 @@ def _with_category_inputs(model: Any, estimator: Any) -> Any:
     import onnx
     from onnx import TensorProto, helper
 
-    categories = estimator._categories
+    categories = estimator._table.categories
     graph = model.graph
     taken = {"numeric", "encoded"} & {str(n) for n in getattr(estimator, "feature_names_in_", [])}
     if taken:
@@ -146,7 +147,7 @@ def _with_category_inputs(model: Any, estimator: Any) -> Any:
     numeric_count = estimator.n_features_in_ - len(categories.columns)
     inputs = [helper.make_tensor_value_info("numeric", TensorProto.FLOAT, ["batch", numeric_count])]
     nodes, parts = [], ["numeric"]
-    for position, known in zip(categories.columns, categories.categories, strict=True):
+    for position, known, codes in categories.code_tables():
         name = names[position]
         inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, ["batch", 1]))
         nodes.append(
@@ -156,8 +157,8 @@ def _with_category_inputs(model: Any, estimator: Any) -> Any:
                 [f"{name}__code"],
                 domain="ai.onnx.ml",
                 keys_strings=[onnx_category_key(v) for v in known],
-                values_int64s=list(range(1, len(known) + 1)),
-                default_int64=0,
+                values_int64s=codes,
+                default_int64=UNKNOWN,
             )
         )
         nodes.append(
@@ -221,7 +222,7 @@ def export_onnx(estimator: Any, path: str | os.PathLike) -> str:
     model = _export_network(module, estimator.task_.preprocess.num_inputs, path)
     if module.kind in ("multiclass", "binary"):
         model = _with_label_values(model, np.asarray(estimator.classes_))
-    if estimator._categories is not None:
+    if estimator._table.categories is not None:
         model = _with_category_inputs(model, estimator)
     else:
         model.graph.input[0].name = "numeric"

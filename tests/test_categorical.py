@@ -14,7 +14,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skflash import FlashClassifier, FlashRegressor, RegressionTask, TabularInput
 from skflash.data.categories import CategoryCodes, is_categorical_column
-from skflash.data.numpy_data import robust_center_scale, smooth_clip
+from skflash.data.scaling import robust_center_scale, smooth_clip
 
 FAST = dict(max_epochs=200, random_state=0)  # 2 steps per epoch on 300 rows
 COLORS = ["red", "green", "blue"]

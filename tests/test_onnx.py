@@ -104,7 +104,7 @@ def test_a_real_table_with_many_categorical_columns(tmp_path):
     y = np.log(ames.pop("Sale_Price"))
     reg = FlashRegressor(max_epochs=2, random_state=0).fit(ames, y)
     session = _session(reg, tmp_path)
-    categorical = [ames.columns[i] for i in reg._categories.columns]
+    categorical = [ames.columns[i] for i in reg._table.categories.columns]
     assert len(categorical) > 30
     feed = {"numeric": ames.drop(columns=categorical).to_numpy(np.float32)}
     feed.update({c: ames[[c]].astype(str).to_numpy().astype(object) for c in categorical})

@@ -48,12 +48,19 @@ def test_docstrings_have_no_placeholders():
         assert not re.search(r"\{[a-z_]+\}", cls.__doc__)
 
 
-def test_constructor_binds_positional_and_keyword_arguments_like_a_written_one():
-    reg = FlashRegressor("linear", "l1", max_epochs=3, backbone__hidden_sizes=(8,))
-    assert (reg.backbone, reg.loss, reg.max_epochs) == ("linear", "l1", 3)
-    assert reg.get_params()["backbone__hidden_sizes"] == (8,)
-    with pytest.raises(TypeError, match="multiple values"):
-        FlashRegressor("mlp", backbone="linear")
+@pytest.mark.parametrize("cls", [FlashRegressor, FlashClassifier])
+def test_constructor_is_written_out_keyword_only_with_the_table_defaults(cls):
+    signature = inspect.signature(cls.__init__)
+    own = [p for name, p in signature.parameters.items() if name not in ("self", "kwargs")]
+    assert all(p.kind is p.KEYWORD_ONLY for p in own)
+    assert {p.name: p.default for p in own} == {p.name: p.default for p in cls._parameters}
+    assert all(p.annotation is not p.empty for p in own)  # type hints for IDEs
+    assert "__init__" in cls.__dict__  # in the class's own source, not generated
+    reg = cls(max_epochs=3, backbone__hidden_sizes=(8,))
+    assert reg.max_epochs == 3 and reg.get_params()["backbone__hidden_sizes"] == (8,)
+    assert vars(cls()) == {p.name: p.default for p in cls._parameters}  # it only stores
+    with pytest.raises(TypeError):
+        cls("mlp")
 
 
 def test_estimators_share_one_declaration_of_each_shared_parameter():

@@ -20,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from skflash import FlashRegressor
+from skflash.estimators.fit_plan import checked_params
 
 FAST = {"max_epochs": 15, "batch_size": 16, "learning_rate": 0.01, "random_state": 0}
 
@@ -95,7 +96,7 @@ def test_grid_search_over_routed_parameters(data, n_jobs):
     best = grid.best_estimator_
     assert best.task_.backbone[0].out_features == grid.best_params_["backbone__hidden_sizes"][0]
     assert len(set(grid.cv_results_["mean_test_score"])) == 2  # the two networks differ
-    optimizer_kwargs = best._check_params()["optimizer_kwargs"]
+    optimizer_kwargs = checked_params(best)["optimizer_kwargs"]
     assert optimizer_kwargs["betas"] == (0.9, 0.999)
 
 

@@ -9,8 +9,8 @@ from pytorch_lightning.callbacks import Callback
 from sklearn.datasets import load_breast_cancer, make_friedman1
 
 from skflash import FlashClassifier, FlashRegressor
-from skflash.data.numpy_data import StreamedMeanScale, weighted_mean_scale
 from skflash.data.row_blocks import BlockStream, RowBlocks
+from skflash.data.scaling import StreamedMeanScale, weighted_mean_scale
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
@@ -99,7 +99,7 @@ def test_dask_dataframe_categories_first_seen_in_later_blocks_get_their_codes():
     y = frame["x"] + frame["colour"].map({"red": 0.0, "green": 3.0, "blue": -3.0})
     reg = FlashRegressor(max_epochs=30, random_state=0)
     reg.fit(dd.from_pandas(frame, npartitions=4, sort=False), dd.from_pandas(y, npartitions=4))
-    assert reg._categories.categories == [["blue", "green", "red"]]
+    assert reg._table.categories.categories == [["blue", "green", "red"]]
     assert reg.score(frame, y) > 0.95
     assert list(reg.feature_names_in_) == ["x", "colour"]
 
@@ -116,8 +116,8 @@ def test_streamed_classifier_learns_labels_and_balanced_weights_from_all_blocks(
     codes = np.searchsorted(clf.classes_, labels)
     counts = labels.value_counts()
     np.testing.assert_allclose(
-        clf._target_weight(codes[:10].astype(float), counts),
-        clf._target_weight(codes.astype(float))[:10],
+        clf._target.weights(codes[:10].astype(float), "balanced", counts),
+        clf._target.weights(codes.astype(float), "balanced")[:10],
     )
 
 
@@ -248,7 +248,11 @@ def test_streamed_categories_keep_booleans_apart_from_numbers():
     with dask.config.set({"dataframe.convert-string": False}):
         streamed = FlashRegressor(max_epochs=1).fit(dd.from_pandas(frame, 4, sort=False), y)
     in_memory = FlashRegressor(max_epochs=1).fit(frame, y)
-    assert streamed._categories.categories == in_memory._categories.categories == [[True, 1, "a"]]
+    assert (
+        streamed._table.categories.categories
+        == in_memory._table.categories.categories
+        == [[True, 1, "a"]]
+    )
 
 
 def test_holdout_of_tiny_blocks_is_the_in_memory_fraction(friedman):

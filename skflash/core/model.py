@@ -7,10 +7,7 @@ which is what lets :meth:`Task.predict` take raw data and what its checkpoints k
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
-import importlib
 import inspect
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,8 +21,16 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import nn
 from torch.optim import Optimizer
 
+from skflash.core.checkpoint_state import class_path, restored
+from skflash.core.fit_lifecycle import FitLifecycle
 from skflash.core.fused_steps import FusedSteps, batch_size_of
-from skflash.core.optimizers import optimizer_class, scheduler_class
+from skflash.core.losses import named_callables, weighted_loss
+from skflash.core.optimizers import (
+    fused_if_possible,
+    optimizer_class,
+    resume_state,
+    scheduler_class,
+)
 from skflash.data.auto_dataset import AutoDataset
 from skflash.data.batch_loader import BatchChunk
 from skflash.data.pipeline import DataPipeline
@@ -33,30 +38,6 @@ from skflash.data.process import Postprocess, Preprocess
 
 STAGES = ("train", "val", "test")
 _PLAIN = (bool, int, float, str, type(None))
-
-
-def _callable_name(fn: Any) -> str:
-    named = fn if inspect.isfunction(fn) or inspect.isclass(fn) else type(fn)
-    return getattr(fn, "__name__", None) or named.__name__
-
-
-def named_callables(value: Any, what: str) -> dict[str, Callable]:
-    """Name each of one callable, a list or a dict: a dict key, else its lower-cased name."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        items = list(value.items())
-    elif isinstance(value, Sequence) and not isinstance(value, str):
-        items = [(_callable_name(fn).lower(), fn) for fn in value]
-    else:
-        items = [(_callable_name(value).lower(), value)]
-    for name, fn in items:
-        if not callable(fn):
-            raise TypeError(f"Each {what} must be callable; {name!r} is {fn!r}.")
-    names = [name for name, _ in items]
-    if len(set(names)) != len(names):
-        raise ValueError(f"Two {what} share a name in {names}; pass a dict to name them.")
-    return dict(items)
 
 
 def _is_plain(value: Any) -> bool:
@@ -69,22 +50,7 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
-def _class_path(obj: object) -> str:
-    return f"{type(obj).__module__}:{type(obj).__qualname__}"
-
-
-def _import_class(path: str, base: type) -> type | None:
-    module_name, _, qualname = path.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError):
-        return None
-    return target if inspect.isclass(target) and issubclass(target, base) else None
-
-
-class Task(FusedSteps, pl.LightningModule):
+class Task(FitLifecycle, FusedSteps, pl.LightningModule):
     """A general Task: train ``model`` with ``loss_fn`` and ``optimizer``, log ``metrics``.
 
     Parameters
@@ -122,10 +88,6 @@ class Task(FusedSteps, pl.LightningModule):
     preprocess_cls: type[Preprocess] | None = None
     #: The Postprocess a subclass builds when none is given.
     postprocess_cls: type[Postprocess] | None = None
-    #: An optimizer ``state_dict`` to continue from: :meth:`configure_optimizers` loads it
-    #: into the new optimizer (moments and step counts carry over; the learning rate is
-    #: the Task's own). None starts the optimizer afresh, as Lightning does.
-    resume_optimizer_state: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -249,7 +211,7 @@ class Task(FusedSteps, pl.LightningModule):
             losses = {name: fn(y_hat, y) for name, fn in self.loss_fn.items()}
         else:
             losses = {
-                name: _weighted(fn, name, y_hat, y, weight) for name, fn in self.loss_fn.items()
+                name: weighted_loss(fn, name, y_hat, y, weight) for name, fn in self.loss_fn.items()
             }
         total = sum(losses.values()) if len(losses) > 1 else next(iter(losses.values()))
         return total, losses
@@ -345,7 +307,7 @@ class Task(FusedSteps, pl.LightningModule):
             else:
                 optimizer = cls(params, **kwargs)
         if self.resume_optimizer_state is not None:
-            _resume(optimizer, self.resume_optimizer_state)
+            resume_state(optimizer, self.resume_optimizer_state)
         if self.scheduler is None:
             return optimizer
         if isinstance(self.scheduler, dict):
@@ -427,11 +389,11 @@ class Task(FusedSteps, pl.LightningModule):
         """Keep the Preprocess and Postprocess state as plain values."""
         checkpoint["skflash"] = {
             "preprocess": {
-                "class": _class_path(self.preprocess),
+                "class": class_path(self.preprocess),
                 "state": self.preprocess.state_dict(),
             },
             "postprocess": {
-                "class": _class_path(self.postprocess),
+                "class": class_path(self.postprocess),
                 "state": self.postprocess.state_dict(),
             },
         }
@@ -444,37 +406,9 @@ class Task(FusedSteps, pl.LightningModule):
         saved = checkpoint.get("skflash")
         if not saved:
             return
-        pre = self._restore(saved["preprocess"], self.preprocess, Preprocess)
-        post = self._restore(saved["postprocess"], self.postprocess, Postprocess)
+        pre = restored(saved["preprocess"], self.preprocess, Preprocess)
+        post = restored(saved["postprocess"], self.postprocess, Postprocess)
         self.data_pipeline = DataPipeline(pre, post)
-
-    @staticmethod
-    def _restore(saved: dict[str, Any], current: Any, base: type) -> Any:
-        if _class_path(current) != saved["class"]:
-            cls = _import_class(saved["class"], base)
-            if cls is not None:
-                with contextlib.suppress(TypeError):
-                    current = cls()
-        current.load_state_dict(saved["state"])
-        return current
-
-
-def _resume(optimizer: Optimizer, state: dict[str, Any]) -> None:
-    """Load the per-parameter state (moments, step counts) of ``state`` into ``optimizer``.
-
-    The hyperparameters (learning rate, weight decay...) stay the new optimizer's own. A
-    copy is loaded: loading shares the tensors, and the saved state must survive a
-    continued fit that fails.
-    """
-    state = copy.deepcopy(state)
-    saved_groups = state["param_groups"]
-    if len(saved_groups) != len(optimizer.param_groups):
-        raise ValueError("The saved optimizer state has a different number of parameter groups.")
-    state["param_groups"] = [
-        {**{k: v for k, v in group.items() if k != "params"}, "params": saved["params"]}
-        for group, saved in zip(optimizer.param_groups, saved_groups, strict=True)
-    ]
-    optimizer.load_state_dict(state)
 
 
 def _floats_as(batch: Any, dtype: torch.dtype) -> Any:
@@ -484,35 +418,3 @@ def _floats_as(batch: Any, dtype: torch.dtype) -> Any:
     return apply_to_collection(
         batch, torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t
     )
-
-
-@functools.lru_cache(maxsize=64)
-def _takes_fused(cls: type) -> bool:
-    return "fused" in inspect.signature(cls).parameters
-
-
-def fused_if_possible(cls: type[Optimizer], params: list, kwargs: dict[str, Any]) -> Optimizer:
-    """Build the optimizer with its fused implementation when it has one for these parameters.
-
-    One kernel updates every parameter instead of a Python loop over them, which is a
-    quarter of a small model's step time on a CPU. An explicit ``fused`` or ``foreach``
-    in ``kwargs`` is respected.
-    """
-    if _takes_fused(cls) and "fused" not in kwargs and "foreach" not in kwargs and params:
-        try:
-            return cls(params, fused=True, **kwargs)
-        except (RuntimeError, ValueError, TypeError):
-            pass  # e.g. a device or dtype without a fused kernel
-    return cls(params, **kwargs)
-
-
-def _weighted(fn: Callable, name: str, y_hat: Any, y: Any, weight: torch.Tensor) -> torch.Tensor:
-    try:
-        per_element = fn(y_hat, y, reduction="none")
-    except TypeError as error:
-        raise TypeError(
-            f"Loss {name!r} cannot weight samples: with sample weights a loss must accept "
-            "reduction='none' and return one value per element."
-        ) from error
-    per_sample = per_element.reshape(len(weight), -1).mean(dim=1)
-    return (per_sample * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 from dataclasses import dataclass
 from difflib import get_close_matches
@@ -173,3 +175,41 @@ def weight_decay_kwargs(
             )
         return {}
     return {"weight_decay": float(weight_decay)} if weight_decay else {}
+
+
+def resume_state(optimizer: Optimizer, state: dict[str, Any]) -> None:
+    """Load the per-parameter state (moments, step counts) of ``state`` into ``optimizer``.
+
+    The hyperparameters (learning rate, weight decay...) stay the new optimizer's own. A
+    copy is loaded: loading shares the tensors, and the saved state must survive a
+    continued fit that fails.
+    """
+    state = copy.deepcopy(state)
+    saved_groups = state["param_groups"]
+    if len(saved_groups) != len(optimizer.param_groups):
+        raise ValueError("The saved optimizer state has a different number of parameter groups.")
+    state["param_groups"] = [
+        {**{k: v for k, v in group.items() if k != "params"}, "params": saved["params"]}
+        for group, saved in zip(optimizer.param_groups, saved_groups, strict=True)
+    ]
+    optimizer.load_state_dict(state)
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_fused(cls: type) -> bool:
+    return "fused" in inspect.signature(cls).parameters
+
+
+def fused_if_possible(cls: type[Optimizer], params: list, kwargs: dict[str, Any]) -> Optimizer:
+    """Build the optimizer with its fused implementation when it has one for these parameters.
+
+    One kernel updates every parameter instead of a Python loop over them, which is a
+    quarter of a small model's step time on a CPU. An explicit ``fused`` or ``foreach``
+    in ``kwargs`` is respected.
+    """
+    if _takes_fused(cls) and "fused" not in kwargs and "foreach" not in kwargs and params:
+        try:
+            return cls(params, fused=True, **kwargs)
+        except (RuntimeError, ValueError, TypeError):
+            pass  # e.g. a device or dtype without a fused kernel
+    return cls(params, **kwargs)

@@ -11,6 +11,7 @@ The caller's setting is restored afterwards.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Iterator
 
 import torch
@@ -44,3 +45,12 @@ def torch_threads(count: int | None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def threads_for_setting(setting: int | str | None, trainable: int, rows: int) -> int | None:
+    """A ``num_threads`` setting resolved for steps of ``rows`` rows through a network of
+    ``trainable`` parameters: ``"auto"`` by :func:`threads_for`, an integer as it is, None
+    to leave torch alone."""
+    if setting is None or isinstance(setting, numbers.Integral):
+        return None if setting is None else int(setting)
+    return threads_for(trainable * rows)

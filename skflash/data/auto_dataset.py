@@ -11,6 +11,7 @@ from torch.utils.data import Dataset, IterableDataset
 from skflash.data.pipeline import DataPipeline
 from skflash.data.process import STAGE_PREFIXES, Preprocess
 from skflash.data.samples import SampleView
+from skflash.data.validation_split import split_positions
 
 
 def _as_pipeline(pipeline: DataPipeline | Preprocess | None) -> DataPipeline:
@@ -77,20 +78,21 @@ class AutoDataset(Dataset):
         """Split into (train, val) datasets, the second holding ``fraction`` of the samples.
 
         The same ``seed`` gives the same split; the val part runs the val-stage hooks.
+        What ``load_data`` learned, it learned from all the samples: to learn only from
+        the training ones, split the raw data first (as ``DataModule`` does for
+        ``(x, y)`` arrays).
         """
-        n = len(self)
-        n_val = round(n * fraction)
-        if n_val < 1 or n_val >= n:
-            raise ValueError(
-                f"val_split={fraction} leaves {n_val} of {n} samples for validation; "
-                "there must be at least one sample on each side."
-            )
-        generator = torch.Generator()
-        generator.manual_seed(0 if seed is None else int(seed))
-        order = torch.randperm(n, generator=generator)
-        train = self.from_loaded(SampleView(self.data, order[n_val:].sort().values), self, "train")
-        val = self.from_loaded(SampleView(self.data, order[:n_val].sort().values), self, "val")
-        return train, val
+        train, val = split_positions(
+            len(self),
+            fraction,
+            0 if seed is None else int(seed),
+            f"val_split={fraction}",
+            "There must be at least one sample on each side.",
+        )
+        return (
+            self.from_loaded(SampleView(self.data, torch.from_numpy(train)), self, "train"),
+            self.from_loaded(SampleView(self.data, torch.from_numpy(val)), self, "val"),
+        )
 
     @property
     def fetches_batches(self) -> bool:

@@ -118,8 +118,50 @@ class CategoryCodes:
             elif pd.api.types.is_object_dtype(values):  # may mix booleans with numbers
                 values, known = keyed_values(values), keyed_values(known)
             index = pd.Index(known, dtype=object)
-            codes[:, j] = index.get_indexer(pd.Index(values.to_numpy(dtype=object))) + 1
+            codes[:, j] = index.get_indexer(pd.Index(values.to_numpy(dtype=object))) + UNKNOWN + 1
         return codes
+
+    def code_tables(self) -> list[tuple[int, list, list[int]]]:
+        """Per categorical column: its position, its known values and their codes, the
+        mapping :meth:`encode` applies (any other value gets :data:`UNKNOWN`), for
+        encoders outside Python such as the ONNX graph."""
+        return [
+            (position, list(known), list(range(UNKNOWN + 1, UNKNOWN + 1 + len(known))))
+            for position, known in zip(self.columns, self.categories, strict=True)
+        ]
+
+    def numeric_positions(self, n_columns: int) -> list[int]:
+        """Positions of the other (numeric) columns of a table of ``n_columns``."""
+        codes = set(self.columns)
+        return [i for i in range(n_columns) if i not in codes]
+
+    def numeric_columns(self, frame: pd.DataFrame) -> Any:
+        """The numeric columns of ``frame`` (an empty array for a table of categories)."""
+        positions = self.numeric_positions(frame.shape[1])
+        return frame.iloc[:, positions] if positions else np.zeros((len(frame), 0))
+
+    def model_input(self, frame: pd.DataFrame, numeric: np.ndarray) -> np.ndarray:
+        """The model's input: the ``numeric`` values of ``frame``'s numeric columns, then
+        one code per categorical column, in ``numeric``'s dtype. Every path to the model
+        (fit, streamed blocks, predict, ``Task.predict``) encodes through this."""
+        return np.hstack([numeric, self.encode(frame).astype(numeric.dtype)])
+
+    @classmethod
+    def from_surveyed(
+        cls, columns: Sequence[int], values: list[tuple[bool, list]], n_columns: int
+    ) -> CategoryCodes:
+        """The codes of ``columns``, learned from the ``values`` seen in every block of
+        streamed rows (see :meth:`~skflash.data.row_blocks.RowBlocks.survey`: per column,
+        whether it is a pandas Categorical, and its categories or distinct values), so a
+        value first seen in a late block gets a code of its own."""
+        length = max(1, *(len(v) for _, v in values))
+        frame = pd.DataFrame({i: [None] * length for i in range(n_columns)}, dtype=object)
+        for position, (categorical, known) in zip(columns, values, strict=True):
+            if categorical:
+                frame[position] = pd.Categorical([None] * length, categories=known)
+            else:
+                frame[position] = pd.Series(known + [None] * (length - len(known)), dtype=object)
+        return cls(columns).learn(frame)
 
     def state_dict(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "categories": [list(c) for c in self.categories]}

@@ -13,6 +13,7 @@ from skflash.data.auto_dataset import AutoDataset, IterableAutoDataset
 from skflash.data.batch_loader import BatchChunk, ChunkedBatchLoader, StreamedChunkLoader
 from skflash.data.pipeline import DataPipeline
 from skflash.data.process import Postprocess, Preprocess
+from skflash.data.validation_split import is_parallel_arrays, split_rows
 
 
 class DataModule(pl.LightningDataModule):
@@ -207,11 +208,22 @@ class DataModule(pl.LightningDataModule):
         def build(data: Any, stage: str) -> Any:
             return None if data is None else dataset_cls(data, pipeline, stage)
 
+        if val_split is not None and (train_load_data_input is None or iterable):
+            raise ValueError("val_split needs map-style training data to split.")
+        if val_split is not None and is_parallel_arrays(train_load_data_input):
+            # (x, y[, w]) arrays are split before load_data learns anything from them
+            parts = [part for part in train_load_data_input if part is not None]
+            train_part, val_load_data_input = split_rows(
+                tuple(parts),
+                float(val_split),
+                0 if seed is None else int(seed),
+                f"val_split={val_split}",
+                "There must be at least one sample on each side.",
+            )
+            train_load_data_input, val_split = train_part, None
         train = build(train_load_data_input, "train")
         val = build(val_load_data_input, "val")
         if val_split is not None:
-            if train is None or iterable:
-                raise ValueError("val_split needs map-style training data to split.")
             train, val = train.split(float(val_split), seed)
         datamodule = cls(
             train_dataset=train,

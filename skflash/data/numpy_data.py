@@ -8,8 +8,6 @@ a second full copy.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,188 +19,15 @@ from skflash.data.data_module import DataModule
 from skflash.data.process import Postprocess, Preprocess
 from skflash.data.row_blocks import BlockStream
 from skflash.data.samples import ArraySamples
-
-_CHUNK_ROWS = 16384
-
-
-def _weighted_moments(x2: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Total weight, column means and standard deviations of 2-D ``x2``, in float64.
-
-    Columns are divided by their largest magnitude first, so that values near the float
-    limits do not overflow when squared.
-    """
-    total = float(w.sum())
-    chunks = [slice(start, start + _CHUNK_ROWS) for start in range(0, len(x2), _CHUNK_ROWS)]
-    magnitude = np.zeros(x2.shape[1])
-    for chunk in chunks:
-        magnitude = np.maximum(magnitude, np.abs(x2[chunk]).max(axis=0, initial=0.0))
-    magnitude[magnitude == 0] = 1.0
-    mean = sum((w[chunk] @ (x2[chunk] / magnitude) for chunk in chunks), np.zeros(x2.shape[1]))
-    mean /= total
-    var = sum(
-        (w[chunk] @ (x2[chunk] / magnitude - mean) ** 2 for chunk in chunks),
-        np.zeros(x2.shape[1]),
-    )
-    return total, mean * magnitude, np.sqrt(var / total) * magnitude
-
-
-def _usable_scale(mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``scale`` with 1 where a column is constant (or its spread too small to divide by)."""
-    scale = scale.copy()
-    scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
-    with np.errstate(divide="ignore", over="ignore"):
-        scale[~np.isfinite(1.0 / scale)] = 1.0  # spreads too small to divide by (subnormal)
-    return scale
-
-
-def weighted_mean_scale(
-    x: np.ndarray, weights: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (weighted), in float64, chunk by chunk.
-
-    A constant column gets scale 1, so that dividing by it is safe.
-    """
-    x2 = x.reshape(len(x), -1)
-    w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
-    _, mean, scale = _weighted_moments(x2, w)
-    return mean.reshape(x.shape[1:]), _usable_scale(mean, scale).reshape(x.shape[1:])
-
-
-class StreamedMeanScale:
-    """Means and standard deviations (weighted) of data seen in blocks, never held whole.
-
-    Each block's moments are merged into the running ones (the parallel form of Welford's
-    update), so the result equals :func:`weighted_mean_scale` of all rows at once.
-    """
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self.mean: np.ndarray | None = None
-        self.sum_squares: np.ndarray | None = None
-
-    def add(self, x: np.ndarray, weights: np.ndarray | None = None) -> None:
-        x2 = x.reshape(len(x), -1)
-        w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
-        total, mean, scale = _weighted_moments(x2, w)
-        if total <= 0:
-            return
-        if self.mean is None:
-            self.total, self.mean, self.sum_squares = total, mean, total * scale**2
-            return
-        combined = self.total + total
-        delta = mean - self.mean
-        self.sum_squares = (
-            self.sum_squares + total * scale**2 + delta**2 * (self.total * total / combined)
-        )
-        self.mean = self.mean + delta * (total / combined)
-        self.total = combined
-
-    def mean_scale(self, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
-        if self.mean is None:
-            raise ValueError("No rows with a positive weight to learn the scaling from.")
-        scale = np.sqrt(self.sum_squares / self.total)
-        return self.mean.reshape(shape), _usable_scale(self.mean, scale).reshape(shape)
-
-
-def robust_center_scale(
-    x: np.ndarray, weights: np.ndarray | None = None, max_rows: int = 100_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Column medians and interquartile ranges (weighted), for scaling that outliers do
-    not distort.
-
-    Quantiles are the weighted inverted CDF (no interpolation), so an integer weight is
-    the same as repeating the row. Where the quartiles coincide, half the range is the
-    scale; a constant column gets scale 1. Above ``max_rows`` rows a fixed random subset
-    of that size is used.
-    """
-    x2 = x.reshape(len(x), -1)
-    w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(x2) > max_rows:
-        rows = np.sort(np.random.default_rng(0).choice(len(x2), max_rows, replace=False))
-        x2, w = x2[rows], w[rows]
-    order = np.argsort(x2, axis=0, kind="stable")
-    ordered = np.take_along_axis(x2, order, axis=0).astype(np.float64)
-    cumulative = np.cumsum(w[order], axis=0)
-    columns = np.arange(x2.shape[1])
-
-    def quantile(p: float) -> np.ndarray:
-        return ordered[np.argmax(cumulative >= p * cumulative[-1], axis=0), columns]
-
-    median = quantile(0.5)
-    scale = quantile(0.75) - quantile(0.25)
-    spread = ordered[-1] - ordered[0] if len(ordered) else np.zeros(x2.shape[1])
-    scale = np.where(scale > 0, scale, 0.5 * spread)
-    scale[~(scale > 1e-12 * np.maximum(np.abs(median), 1.0))] = 1.0
-    return median.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
-
-
-def smooth_clip(x: torch.Tensor, columns: int | None = None) -> torch.Tensor:
-    """``x / sqrt(1 + (x / 3)^2)`` on the first ``columns`` columns (all if None): about
-    ``x`` near zero, never beyond 3 in magnitude, so outliers cannot dominate a step."""
-    if columns is None or columns >= x.shape[-1]:
-        return x * torch.rsqrt(1 + (x / 3) ** 2)
-    head, tail = x[..., :columns], x[..., columns:]
-    return torch.cat([head * torch.rsqrt(1 + (head / 3) ** 2), tail], dim=-1)
-
-
-def to_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    """``x`` copied into a new tensor of ``dtype``, chunk by chunk (no full temporary)."""
-    out = torch.empty(x.shape, dtype=dtype)
-    target = out.numpy()
-    for start in range(0, len(x), _CHUNK_ROWS):
-        chunk = slice(start, start + _CHUNK_ROWS)
-        target[chunk] = x[chunk]
-    return out
-
-
-def as_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    """``x`` as a tensor of ``dtype``: shares its memory when it can, else one copy.
-
-    Shared memory is only ever read: batches are taken by indexing, which copies.
-    """
-    if x.dtype == _NUMPY_DTYPES.get(dtype) and x.flags.c_contiguous:
-        with warnings.catch_warnings():  # read-only arrays are fine: nothing writes to them
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.from_numpy(x)
-    out = to_tensor(x, dtype)
-    finite = (
-        not out.is_floating_point()
-        or all(  # by chunks: no full-size temporaries
-            bool(torch.isfinite(out[start : start + _CHUNK_ROWS]).all())
-            for start in range(0, len(out), _CHUNK_ROWS)
-        )
-    )
-    if not finite:
-        raise ValueError(
-            f"Some values are too large for {str(dtype).removeprefix('torch.')}: pass float64 "
-            "data (training then runs in float64) or rescale it."
-        )
-    return out
-
-
-_NUMPY_DTYPES = {
-    torch.float32: np.dtype(np.float32),
-    torch.float64: np.dtype(np.float64),
-    torch.long: np.dtype(np.int64),
-}
-
-
-class NumpyRows(Sequence):
-    """Rows of a numpy array, turned into tensors when fetched, batch by batch."""
-
-    def __init__(self, x: np.ndarray, dtype: torch.dtype) -> None:
-        self.x, self.dtype = x, dtype
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, index: Any) -> torch.Tensor:  # type: ignore[override]
-        return to_tensor(np.asarray(self.x[index]), self.dtype)
-
-    def take_batch(self, indices: Any) -> torch.Tensor:
-        if isinstance(indices, torch.Tensor):
-            indices = indices.cpu().numpy()
-        return self[indices]
+from skflash.data.scaling import (
+    ROBUST_SAMPLE_ROWS,
+    RowSample,
+    StreamedMeanScale,
+    robust_center_scale,
+    smooth_clip,
+    weighted_mean_scale,
+)
+from skflash.data.tensors import BatchTensors, NumpyRows, as_tensor
 
 
 class NumpyPreprocess(Preprocess):
@@ -350,7 +175,7 @@ class NumpyPreprocess(Preprocess):
             self._affine = {}
             self.num_inputs = None
             x_moments, y_moments = StreamedMeanScale(), StreamedMeanScale()
-            sample = _RowSample(ROBUST_SAMPLE_ROWS)
+            sample = RowSample(ROBUST_SAMPLE_ROWS)
             numeric = 0
             for arrays in stream.arrays():
                 x, y = arrays[0], arrays[1]
@@ -380,7 +205,7 @@ class NumpyPreprocess(Preprocess):
         if dataset is not None:
             dataset.num_inputs = self.num_inputs
         dtypes = (self.dtype, self.target_dtype or self.dtype, self.dtype)
-        return stream.converted(_BatchTensors(dtypes, self._check_features))
+        return stream.converted(BatchTensors(dtypes, self._check_features))
 
     def _scaled(self, name: str, values: torch.Tensor) -> torch.Tensor:
         mean = getattr(self, f"{name}_mean")
@@ -424,9 +249,9 @@ class NumpyPreprocess(Preprocess):
         ):
             return np.asarray(x)
         frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(np.asarray(x))
-        numeric = [i for i in range(frame.shape[1]) if i not in set(self.categories.columns)]
+        numeric = self.categories.numeric_positions(frame.shape[1])
         values = frame.iloc[:, numeric].to_numpy(dtype=np.float64)
-        return np.hstack([values, self.categories.encode(frame).astype(np.float64)])
+        return self.categories.model_input(frame, values)
 
     def predict_load_data(self, data: Any) -> NumpyRows:
         x = self.encode(data)
@@ -436,59 +261,6 @@ class NumpyPreprocess(Preprocess):
             raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
         self._check_features(x)
         return NumpyRows(x, self.dtype)
-
-
-#: Rows sampled from streamed data to learn the robust scaling (medians and quartiles).
-ROBUST_SAMPLE_ROWS = 100_000
-
-
-class _RowSample:
-    """A uniform sample of at most ``size`` rows of data seen in blocks (with their weights):
-    each row draws a random key and the rows with the smallest keys are kept."""
-
-    def __init__(self, size: int, seed: int = 0) -> None:
-        self.size = size
-        self.rng = np.random.default_rng(seed)
-        self.x: np.ndarray | None = None
-        self.w = np.zeros(0)
-        self.keys = np.zeros(0)
-
-    def add(self, x: np.ndarray, weights: np.ndarray | None) -> None:
-        w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
-        x = np.asarray(x, dtype=np.float64)
-        keys = self.rng.random(len(x))
-        if self.x is not None:
-            x, w, keys = (np.concatenate(p) for p in ((self.x, x), (self.w, w), (self.keys, keys)))
-        if len(keys) > self.size:
-            kept = np.argpartition(keys, self.size)[: self.size]
-            x, w, keys = x[kept], w[kept], keys[kept]
-        self.x, self.w, self.keys = x, w, keys
-
-    def rows(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.x, self.w
-
-
-class _BatchTensors:
-    """A streamed batch of arrays as tensors: ``x`` and the weights in the model's dtype,
-    ``y`` in the target's; each batch's feature count checked."""
-
-    def __init__(self, dtypes: tuple, check: Any) -> None:
-        self.dtypes = dtypes
-        self.check = check
-
-    def __call__(self, arrays: tuple) -> tuple[torch.Tensor, ...]:
-        self.check(arrays[0])
-        tensors = tuple(
-            torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)
-            for a, dtype in zip(arrays, self.dtypes, strict=False)
-        )
-        for tensor in tensors:  # the arrays were finite: only a cast can overflow
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                raise ValueError(
-                    f"Some values are too large for {str(tensor.dtype).removeprefix('torch.')}:"
-                    " pass float64 data (training then runs in float64) or rescale it."
-                )
-        return tensors
 
 
 class NumpyPostprocess(Postprocess):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import torch
+from pytorch_lightning.accelerators import Accelerator
+from pytorch_lightning.callbacks import Callback
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.multiclass import type_of_target
+from torch import nn
 
+from skflash.data.targets import ClassLabels
 from skflash.estimators.base import BaseFlashEstimator
 from skflash.estimators.parameters import (
     InstanceOf,
@@ -50,9 +53,8 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     (2, 3)
     """
 
-    _y_numeric = False
-    #: The shared parameters with this estimator's own; the signature and the
-    #: docstring's Parameters section are written from it.
+    #: The shared parameters with this estimator's own: the docstring's Parameters
+    #: section is written from it, and ``__init__`` matches it (tested).
     _parameters = with_own(
         SHARED_PARAMETERS,
         {
@@ -103,6 +105,65 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         },
     )
 
+    _targets = ClassLabels
+
+    def __init__(
+        self,
+        *,
+        backbone: str | type[nn.Module] | nn.Module = "mlp",
+        loss: Literal["auto"] | Callable = "auto",
+        label_smoothing: float = 0.1,
+        optimizer: str | type[torch.optim.Optimizer] = "adamw",
+        learning_rate: float | Literal["auto"] = "auto",
+        weight_decay: float | Literal["auto"] = "auto",
+        lr_schedule: Literal["cosine"] | None = "cosine",
+        batch_size: int | Literal["auto"] = "auto",
+        max_epochs: int = 200,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        standardize_inputs: bool | Literal["robust"] = True,
+        numeric_embedding: Literal["periodic"] | None = None,
+        n_ensemble: int | Literal["auto"] = "auto",
+        categorical_features: Any = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        accelerator: str | Accelerator = "cpu",
+        devices: int | str | list[int] = "auto",
+        precision: str | int | None = None,
+        num_threads: int | Literal["auto"] | None = "auto",
+        callbacks: list[Callback] | None = None,
+        verbose: int = 0,
+        warm_start: bool = False,
+        class_weight: dict | Literal["balanced"] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.backbone = backbone
+        self.loss = loss
+        self.label_smoothing = label_smoothing
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.standardize_inputs = standardize_inputs
+        self.numeric_embedding = numeric_embedding
+        self.n_ensemble = n_ensemble
+        self.categorical_features = categorical_features
+        self.random_state = random_state
+        self.accelerator = accelerator
+        self.devices = devices
+        self.precision = precision
+        self.num_threads = num_threads
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.class_weight = class_weight
+        self._store_routed(kwargs)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -131,7 +192,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         """The network's logits: shape (n_samples,) for binary targets (positive class),
         else (n_samples, n_classes) or (n_samples, n_labels)."""
         logits = self._forward(X)
-        return logits.reshape(-1) if self._n_logits() == 1 else logits
+        return logits.reshape(-1) if self._target.n_model_outputs == 1 else logits
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes); rows sum to one.
@@ -139,7 +200,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         For multi-label targets: one probability per label, shape (n_samples, n_labels).
         """
         logits = self.decision_function(X)
-        if self._multi_label:
+        if self._target.multi_label:
             return expit(logits)
         if logits.ndim == 1:
             p = expit(logits)
@@ -149,7 +210,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`, computed stably from the logits."""
         logits = self.decision_function(X)
-        if self._multi_label:
+        if self._target.multi_label:
             return log_expit(logits)
         if logits.ndim == 1:
             return np.column_stack([log_expit(-logits), log_expit(logits)])
@@ -158,120 +219,24 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """The original labels (for multi-label targets, a 0/1 indicator matrix)."""
         logits = self.decision_function(X)
-        if self._multi_label:
+        if self._target.multi_label:
             return (logits > 0).astype(np.int64)
         if logits.ndim == 1:
             return self.classes_[(logits > 0).astype(np.int64)]
         return self.classes_[np.argmax(logits, axis=1)]
 
     # ------------------------------------------------------------------ subclass hooks
-    def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
-        if y.dtype == object and pd.isna(y).any():
-            raise ValueError(
-                "y holds missing labels (None or NaN). Drop those rows, or give them a label "
-                "of their own (e.g. 'unknown')."
-            )
-        check_classification_targets(y)
-        kind = type_of_target(y, input_name="y")
-        if kind == "multilabel-indicator":
-            if fitting:
-                self._multi_label = True
-                self.classes_ = np.arange(y.shape[1])
-            elif not self._multi_label or y.shape[1] != len(self.classes_):
-                raise ValueError(
-                    f"y has {y.shape[1]} label columns, but this model was fitted on "
-                    f"{'single labels' if not self._multi_label else len(self.classes_)}."
-                )
-            return np.asarray(y, dtype=np.float64)
-        y = column_or_1d(y, warn=True)
-        if fitting:
-            self._multi_label = False
-            self.classes_ = unique_labels(y) if classes is None else unique_labels(classes)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    "Classifier can't train when only one class is present: y holds only "
-                    f"{self.classes_[0]!r}. Pass data with at least two classes."
-                )
-        elif self._multi_label:
-            raise ValueError("This model was fitted on multi-label targets; y is single-label.")
-        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
-            raise ValueError(
-                f"classes={unique_labels(classes).tolist()} differs from the classes "
-                f"{self.classes_.tolist()} this model was fitted with. Pass the same classes "
-                "(or none) to later partial_fit calls, or refit to change them."
-            )
-        unseen = np.setdiff1d(unique_labels(y), self.classes_)
-        if len(unseen):
-            raise ValueError(
-                f"y contains labels {unseen.tolist()} that are not in classes "
-                f"{self.classes_.tolist()}. Pass every label in `classes` on the first "
-                "partial_fit, or refit."
-            )
-        codes = np.searchsorted(self.classes_, y)
-        return codes.astype(np.float64) if len(self.classes_) == 2 else codes.astype(np.int64)
+    def _learned_target(self, target: ClassLabels) -> None:
+        self.classes_ = target.classes
 
-    def _check_kept_target(self, y: np.ndarray) -> None:
-        if not self._multi_label and len(np.unique(y)) < 2:
-            raise ValueError(
-                "Classifier can't train when only one class is present: every sample of the "
-                "other classes has a zero sample_weight."
-            )
-
-    _counts_labels = True
-
-    def _target_weight(self, y: np.ndarray, label_counts: Any = None) -> np.ndarray | None:
-        if self.class_weight is None:
-            return None
-        if self._multi_label:
-            raise ValueError("class_weight is not supported for multi-label targets.")
-        codes = y.astype(np.int64)
-        if self.class_weight == "balanced":  # n_samples / (n_classes * count), as sklearn's
-            if label_counts is None:
-                counts = np.bincount(codes, minlength=len(self.classes_)).astype(np.float64)
-            else:  # one block of streamed rows: the counts of all of them
-                counts = np.array([label_counts.get(c, 0) for c in self.classes_], dtype=float)
-            present = counts > 0
-            weights = np.ones(len(self.classes_))
-            weights[present] = counts[present].sum() / (present.sum() * counts[present])
-            return weights[codes]
-        if isinstance(self.class_weight, dict):
-            unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
-            if unknown:
-                raise ValueError(
-                    f"class_weight names labels {unknown} that are not among the classes "
-                    f"{self.classes_.tolist()}."
-                )
-            weights = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
-            return weights[codes]
-        raise ValueError(
-            f"class_weight must be 'balanced', a dict or None, got {self.class_weight!r}."
-        )
-
-    def _target_dtype(self, dtype: torch.dtype) -> torch.dtype:
-        multiclass = not self._multi_label and len(self.classes_) > 2
-        return torch.long if multiclass else dtype
-
-    def _build_task(
-        self, params: dict[str, Any], n_inputs: int, y: np.ndarray, epochs: int
+    def _new_task(
+        self, arguments: dict[str, Any], target: ClassLabels, params: dict[str, Any]
     ) -> ClassificationTask:
-        backbone, backbone_kwargs, width = self._backbone_module(params, n_inputs, self._n_logits())
         return ClassificationTask(
-            num_inputs=n_inputs,
-            num_classes=len(self.classes_),
-            multi_label=self._multi_label,
-            backbone=backbone,
-            backbone_kwargs=backbone_kwargs,
-            backbone_width=width,
+            num_classes=len(target.classes),
+            multi_label=target.multi_label,
             loss_fn=None if params["loss"] == "auto" else params["loss"],
             label_smoothing=params.get("label_smoothing", 0.0),  # (earlier pickles: none)
             output="logits",
-            **self._task_kwargs(params, epochs),
+            **arguments,
         )
-
-    def _onnx_output_kind(self) -> str:
-        if self._multi_label:
-            return "multilabel"
-        return "binary" if self._n_logits() == 1 else "multiclass"
-
-    def _n_logits(self) -> int:
-        return 1 if not self._multi_label and len(self.classes_) == 2 else len(self.classes_)

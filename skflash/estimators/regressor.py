@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
+import torch
+from pytorch_lightning.accelerators import Accelerator
+from pytorch_lightning.callbacks import Callback
 from sklearn.base import RegressorMixin
+from torch import nn
 
+from skflash.data.targets import RegressionTargets
 from skflash.estimators.base import BaseFlashEstimator
 from skflash.estimators.parameters import Boolean, Options, Parameter, Satisfies, with_own
 from skflash.estimators.shared_parameters import SHARED_PARAMETERS
@@ -38,8 +44,8 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     (3,)
     """
 
-    #: The shared parameters with this estimator's own; the signature and the
-    #: docstring's Parameters section are written from it.
+    #: The shared parameters with this estimator's own: the docstring's Parameters
+    #: section is written from it, and ``__init__`` matches it (tested).
     _parameters = with_own(
         SHARED_PARAMETERS,
         {
@@ -77,8 +83,62 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         },
     )
 
-    #: Members ``n_ensemble="auto"`` trains with the "mlp" and "linear" backbones.
     _auto_ensemble = 2
+
+    def __init__(
+        self,
+        *,
+        backbone: str | type[nn.Module] | nn.Module = "mlp",
+        loss: str | Callable = "mse",
+        optimizer: str | type[torch.optim.Optimizer] = "adamw",
+        learning_rate: float | Literal["auto"] = "auto",
+        weight_decay: float | Literal["auto"] = "auto",
+        lr_schedule: Literal["cosine"] | None = "cosine",
+        batch_size: int | Literal["auto"] = "auto",
+        max_epochs: int = 200,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        standardize_inputs: bool | Literal["robust"] = True,
+        standardize_target: bool = True,
+        numeric_embedding: Literal["periodic"] | None = None,
+        n_ensemble: int | Literal["auto"] = "auto",
+        categorical_features: Any = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        accelerator: str | Accelerator = "cpu",
+        devices: int | str | list[int] = "auto",
+        precision: str | int | None = None,
+        num_threads: int | Literal["auto"] | None = "auto",
+        callbacks: list[Callback] | None = None,
+        verbose: int = 0,
+        warm_start: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self.backbone = backbone
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.standardize_inputs = standardize_inputs
+        self.standardize_target = standardize_target
+        self.numeric_embedding = numeric_embedding
+        self.n_ensemble = n_ensemble
+        self.categorical_features = categorical_features
+        self.random_state = random_state
+        self.accelerator = accelerator
+        self.devices = devices
+        self.precision = precision
+        self.num_threads = num_threads
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self._store_routed(kwargs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -92,49 +152,18 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Predict targets for ``X``: shape (n_samples,) when fitted on a 1-D ``y``."""
         outputs = self._forward(X)
-        return outputs.reshape(-1) if self._y_1d else outputs
+        return outputs.reshape(-1) if self._target.one_dimensional else outputs
 
     # ------------------------------------------------------------------ subclass hooks
-    def _onnx_output_kind(self) -> str:
-        return "regression"
-
     def _standardize_target(self) -> bool:
         return bool(self.standardize_target)
 
-    def _check_target_kind(self, y: Any) -> None:
-        values = np.asarray(y)
-        if values.dtype.kind in "fiub" or values.size == 0:
-            return
-        try:
-            values.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{type(self).__name__} needs a numeric target, but y holds values such as "
-                f"{values.reshape(-1)[0]!r}. For class labels use FlashClassifier; otherwise "
-                "convert y to numbers first."
-            ) from None
+    def _learned_target(self, target: RegressionTargets) -> None:
+        self.n_outputs_ = target.n_outputs
 
-    def _encode_target(self, y: np.ndarray, fitting: bool, classes: Any = None) -> np.ndarray:
-        if fitting:
-            self._y_1d = y.ndim == 1
-            self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        elif (1 if y.ndim == 1 else y.shape[1]) != self.n_outputs_:
-            raise ValueError(
-                f"y has {1 if y.ndim == 1 else y.shape[1]} outputs, but this model was fitted "
-                f"with {self.n_outputs_}."
-            )
-        return y
-
-    def _build_task(
-        self, params: dict[str, Any], n_inputs: int, y: np.ndarray, epochs: int
+    def _new_task(
+        self, arguments: dict[str, Any], target: RegressionTargets, params: dict[str, Any]
     ) -> RegressionTask:
-        backbone, backbone_kwargs, width = self._backbone_module(params, n_inputs, self.n_outputs_)
         return RegressionTask(
-            num_inputs=n_inputs,
-            num_outputs=self.n_outputs_,
-            backbone=backbone,
-            backbone_kwargs=backbone_kwargs,
-            backbone_width=width,
-            loss_fn=regression_loss(params["loss"]),
-            **self._task_kwargs(params, epochs),
+            num_outputs=target.n_outputs, loss_fn=regression_loss(params["loss"]), **arguments
         )

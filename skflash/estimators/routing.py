@@ -35,26 +35,17 @@ ALIASES = {
 }
 
 
-def check_routed_names(estimator: Any, kwargs: dict[str, Any]) -> None:
-    """Raise TypeError, like Python would, for a keyword that is neither a parameter nor
-    routed (checked at fit: the estimator keeps such keywords so that clone does too)."""
-    params = [
-        p
-        for p in inspect.signature(type(estimator).__init__).parameters
-        if p not in ("self", "kwargs")
-    ]
-    for name in kwargs:
-        if is_routed(name):
-            continue
-        hint = (
-            [ALIASES[name]] if ALIASES.get(name) in params else get_close_matches(name, params, n=1)
-        )
-        suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
-        raise TypeError(
-            f"{type(estimator).__name__} got an unexpected keyword argument {name!r}.{suggestion} "
-            f"Arguments for the backbone, optimizer or Lightning Trainer go in as "
-            f"{', '.join(p + '<arg>' for p in PREFIXES)}."
-        )
+def refuse_unknown(owner: str, name: str, params: list[str], kind: type = TypeError) -> None:
+    """Raise ``kind`` (TypeError, as Python does for a constructor; ValueError from
+    ``set_params``, as scikit-learn does) for a keyword that is neither a parameter nor
+    routed, naming the closest parameter."""
+    hint = [ALIASES[name]] if ALIASES.get(name) in params else get_close_matches(name, params, n=1)
+    suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+    raise kind(
+        f"{owner} got an unexpected keyword argument {name!r}.{suggestion} "
+        f"Arguments for the backbone, optimizer or Lightning Trainer go in as "
+        f"{', '.join(p + '<arg>' for p in PREFIXES)}."
+    )
 
 
 def plain(value: Any) -> Any:

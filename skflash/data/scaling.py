@@ -1,0 +1,162 @@
+"""Standardisation statistics of training data: means and spreads, weighted, robust.
+
+Learned in float64, chunk by chunk, from rows in memory or streamed in blocks (merged
+block by block, or sampled for the quantiles); saved with the model as plain lists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+_CHUNK_ROWS = 16384
+
+
+def _weighted_moments(x2: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Total weight, column means and standard deviations of 2-D ``x2``, in float64.
+
+    Columns are divided by their largest magnitude first, so that values near the float
+    limits do not overflow when squared.
+    """
+    total = float(w.sum())
+    chunks = [slice(start, start + _CHUNK_ROWS) for start in range(0, len(x2), _CHUNK_ROWS)]
+    magnitude = np.zeros(x2.shape[1])
+    for chunk in chunks:
+        magnitude = np.maximum(magnitude, np.abs(x2[chunk]).max(axis=0, initial=0.0))
+    magnitude[magnitude == 0] = 1.0
+    mean = sum((w[chunk] @ (x2[chunk] / magnitude) for chunk in chunks), np.zeros(x2.shape[1]))
+    mean /= total
+    var = sum(
+        (w[chunk] @ (x2[chunk] / magnitude - mean) ** 2 for chunk in chunks),
+        np.zeros(x2.shape[1]),
+    )
+    return total, mean * magnitude, np.sqrt(var / total) * magnitude
+
+
+def _usable_scale(mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``scale`` with 1 where a column is constant (or its spread too small to divide by)."""
+    scale = scale.copy()
+    scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
+    with np.errstate(divide="ignore", over="ignore"):
+        scale[~np.isfinite(1.0 / scale)] = 1.0  # spreads too small to divide by (subnormal)
+    return scale
+
+
+def weighted_mean_scale(
+    x: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (weighted), in float64, chunk by chunk.
+
+    A constant column gets scale 1, so that dividing by it is safe.
+    """
+    x2 = x.reshape(len(x), -1)
+    w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
+    _, mean, scale = _weighted_moments(x2, w)
+    return mean.reshape(x.shape[1:]), _usable_scale(mean, scale).reshape(x.shape[1:])
+
+
+class StreamedMeanScale:
+    """Means and standard deviations (weighted) of data seen in blocks, never held whole.
+
+    Each block's moments are merged into the running ones (the parallel form of Welford's
+    update), so the result equals :func:`weighted_mean_scale` of all rows at once.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.mean: np.ndarray | None = None
+        self.sum_squares: np.ndarray | None = None
+
+    def add(self, x: np.ndarray, weights: np.ndarray | None = None) -> None:
+        x2 = x.reshape(len(x), -1)
+        w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
+        total, mean, scale = _weighted_moments(x2, w)
+        if total <= 0:
+            return
+        if self.mean is None:
+            self.total, self.mean, self.sum_squares = total, mean, total * scale**2
+            return
+        combined = self.total + total
+        delta = mean - self.mean
+        self.sum_squares = (
+            self.sum_squares + total * scale**2 + delta**2 * (self.total * total / combined)
+        )
+        self.mean = self.mean + delta * (total / combined)
+        self.total = combined
+
+    def mean_scale(self, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+        if self.mean is None:
+            raise ValueError("No rows with a positive weight to learn the scaling from.")
+        scale = np.sqrt(self.sum_squares / self.total)
+        return self.mean.reshape(shape), _usable_scale(self.mean, scale).reshape(shape)
+
+
+def robust_center_scale(
+    x: np.ndarray, weights: np.ndarray | None = None, max_rows: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column medians and interquartile ranges (weighted), for scaling that outliers do
+    not distort.
+
+    Quantiles are the weighted inverted CDF (no interpolation), so an integer weight is
+    the same as repeating the row. Where the quartiles coincide, half the range is the
+    scale; a constant column gets scale 1. Above ``max_rows`` rows a fixed random subset
+    of that size is used.
+    """
+    x2 = x.reshape(len(x), -1)
+    w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(x2) > max_rows:
+        rows = np.sort(np.random.default_rng(0).choice(len(x2), max_rows, replace=False))
+        x2, w = x2[rows], w[rows]
+    order = np.argsort(x2, axis=0, kind="stable")
+    ordered = np.take_along_axis(x2, order, axis=0).astype(np.float64)
+    cumulative = np.cumsum(w[order], axis=0)
+    columns = np.arange(x2.shape[1])
+
+    def quantile(p: float) -> np.ndarray:
+        return ordered[np.argmax(cumulative >= p * cumulative[-1], axis=0), columns]
+
+    median = quantile(0.5)
+    scale = quantile(0.75) - quantile(0.25)
+    spread = ordered[-1] - ordered[0] if len(ordered) else np.zeros(x2.shape[1])
+    scale = np.where(scale > 0, scale, 0.5 * spread)
+    scale[~(scale > 1e-12 * np.maximum(np.abs(median), 1.0))] = 1.0
+    return median.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
+
+
+def smooth_clip(x: torch.Tensor, columns: int | None = None) -> torch.Tensor:
+    """``x / sqrt(1 + (x / 3)^2)`` on the first ``columns`` columns (all if None): about
+    ``x`` near zero, never beyond 3 in magnitude, so outliers cannot dominate a step."""
+    if columns is None or columns >= x.shape[-1]:
+        return x * torch.rsqrt(1 + (x / 3) ** 2)
+    head, tail = x[..., :columns], x[..., columns:]
+    return torch.cat([head * torch.rsqrt(1 + (head / 3) ** 2), tail], dim=-1)
+
+
+#: Rows sampled from streamed data to learn the robust scaling (medians and quartiles).
+ROBUST_SAMPLE_ROWS = 100_000
+
+
+class RowSample:
+    """A uniform sample of at most ``size`` rows of data seen in blocks (with their weights):
+    each row draws a random key and the rows with the smallest keys are kept."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.rng = np.random.default_rng(seed)
+        self.x: np.ndarray | None = None
+        self.w = np.zeros(0)
+        self.keys = np.zeros(0)
+
+    def add(self, x: np.ndarray, weights: np.ndarray | None) -> None:
+        w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64)
+        keys = self.rng.random(len(x))
+        if self.x is not None:
+            x, w, keys = (np.concatenate(p) for p in ((self.x, x), (self.w, w), (self.keys, keys)))
+        if len(keys) > self.size:
+            kept = np.argpartition(keys, self.size)[: self.size]
+            x, w, keys = x[kept], w[kept], keys[kept]
+        self.x, self.w, self.keys = x, w, keys
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x, self.w

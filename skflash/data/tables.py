@@ -1,0 +1,196 @@
+"""A user's table as the model's input: scikit-learn's checks, then category codes.
+
+:class:`TableEncoder` is fitted once per fit (which columns hold categories, and their
+codes) and then encodes every table the model sees: the training rows, each streamed
+block, and the rows to predict, so all of them are encoded by one rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils.validation import check_array, check_X_y, validate_data
+
+from skflash.data.categories import CategoryCodes, is_categorical_column
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def in_memory(value: Any) -> Any:
+    """A Dask collection computed into its pandas or numpy counterpart (column names
+    kept); a tensor as a numpy array; anything else as it is."""
+    if type(value).__module__.startswith("dask") and hasattr(value, "compute"):
+        return value.compute()
+    if torch.is_tensor(value):
+        return value.detach().cpu().numpy()
+    return value
+
+
+def _column_positions(columns: list, X: Any, n_columns: int) -> list[int]:
+    """Positions from column names (strings), positions (integers) or a boolean mask."""
+    if columns and all(isinstance(c, (bool, np.bool_)) for c in columns):
+        if len(columns) != n_columns:
+            raise ValueError(
+                f"categorical_features is a boolean mask of {len(columns)} values, but X has "
+                f"{n_columns} columns."
+            )
+        return [i for i, flag in enumerate(columns) if flag]
+    names = list(X.columns) if isinstance(X, pd.DataFrame) else []
+    positions = []
+    for column in columns:
+        if isinstance(column, str):
+            if column not in names:
+                raise ValueError(
+                    f"categorical_features names column {column!r}, but X has no such column"
+                    + (
+                        f" (its columns: {names})."
+                        if names
+                        else "; X has no column names (pass a DataFrame, or give positions)."
+                    )
+                )
+            positions.append(names.index(column))
+        elif isinstance(column, (bool, np.bool_)) or not -n_columns <= int(column) < n_columns:
+            raise ValueError(
+                f"categorical_features holds {column!r}, but X has {n_columns} columns: give "
+                "column names, positions (integers), or a boolean mask of every column."
+            )
+        else:
+            positions.append(int(column) % n_columns)
+    return positions
+
+
+def categorical_columns(X: Any, setting: Any) -> CategoryCodes | None:
+    """The categorical columns of ``X`` with their codes learned, or None when there are none.
+
+    ``setting`` is ``"auto"`` (a DataFrame's category, bool, string and object columns),
+    names, positions or a boolean mask over the columns, or None (numbers only). The codes
+    are learned from ``X`` itself; :meth:`TableEncoder.with_categories` takes ones learned
+    from more rows.
+    """
+    if setting is None or (isinstance(setting, str) and not isinstance(X, pd.DataFrame)):
+        return None
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+    n_columns = frame.shape[1]
+    if isinstance(setting, str):  # "auto"
+        positions = [i for i in range(n_columns) if is_categorical_column(frame.iloc[:, i])]
+    else:
+        positions = _column_positions(list(setting), X, n_columns)
+    if not positions:
+        return None
+    return CategoryCodes(sorted(set(positions))).learn(frame)
+
+
+class TableEncoder:
+    """Validates a table as scikit-learn does and encodes its categorical columns.
+
+    The model's input holds the numeric columns (float64 or float32, as given), then one
+    code per categorical column. ``validate_data`` runs against the estimator, so it
+    learns ``n_features_in_`` and ``feature_names_in_`` at fit and checks them later.
+
+    Parameters
+    ----------
+    categories : CategoryCodes or None
+        The categorical columns and their codes (None: numbers only).
+    setting : object, default="auto"
+        The ``categorical_features`` the columns were found by (named in errors).
+    owner : str, default="the estimator"
+        The estimator's name, for errors.
+    """
+
+    def __init__(
+        self, categories: CategoryCodes | None, setting: Any = "auto", owner: str = "the estimator"
+    ) -> None:
+        self.categories = categories
+        self.setting = setting
+        self.owner = owner
+
+    @classmethod
+    def learn(cls, X: Any, setting: Any, owner: str) -> TableEncoder:
+        """Find the categorical columns of the training table ``X`` and learn their codes."""
+        return cls(categorical_columns(X, setting), setting, owner)
+
+    @property
+    def num_codes(self) -> int:
+        """Trailing input columns that hold category codes."""
+        return 0 if self.categories is None else len(self.categories.columns)
+
+    def check_columns(self, X: Any, fitting: bool) -> Any:
+        """Tensors as arrays; clear errors for a Series, for category columns left out of
+        ``categorical_features`` and for dates, before scikit-learn's own checks."""
+        X = in_memory(X)
+        if isinstance(X, pd.Series):
+            raise ValueError(
+                "X is a pandas Series; pass a DataFrame. For one row, use df.iloc[[i]] (a "
+                "one-row DataFrame) rather than df.iloc[i]."
+            )
+        if not isinstance(X, pd.DataFrame):
+            return X
+        skip = set() if self.categories is None else set(self.categories.columns)
+        kept = [(i, c) for i, c in enumerate(X.columns) if i not in skip]
+        found = [(i, c) for i, c in kept if fitting and is_categorical_column(X.iloc[:, i])]
+        if found:
+            named = all(isinstance(c, str) for _, c in found)
+            listed = [c for _, c in found] if named else [i for i, _ in found]
+            raise ValueError(
+                f"Column(s) {[c for _, c in found]} hold categories, but "
+                f"categorical_features={self.setting!r} leaves them out. Pass "
+                "categorical_features='auto' (category, bool, string and object columns), "
+                f"or list them, e.g. categorical_features={listed!r}"
+                + ("." if named else " (integers are positions).")
+            )
+        times = [
+            str(c)
+            for i, c in kept
+            if pd.api.types.is_datetime64_any_dtype(X.iloc[:, i])
+            or pd.api.types.is_timedelta64_dtype(X.iloc[:, i])
+        ]
+        if times:
+            raise ValueError(
+                f"{self.owner} needs numeric features, but column(s) {times} hold "
+                "dates or durations. Turn them into numbers first, e.g. "
+                "df[col].dt.dayofyear, or (df[col] - start).dt.total_seconds()."
+            )
+        return X
+
+    def encode(self, estimator: Any, X: Any, y: Any = None, **kwargs: Any) -> Any:
+        """scikit-learn's ``validate_data`` on ``X`` (and ``y``), with errors that say what
+        to do; categorical columns become codes after the numeric ones.
+
+        ``kwargs`` go to ``validate_data`` (``reset``, ``multi_output``, ``y_numeric``).
+        """
+        try:
+            if self.categories is None:
+                arrays = (X,) if y is None else (X, y)
+                return validate_data(estimator, *arrays, dtype=FLOAT_DTYPES, **kwargs)
+            return self._encode_mixed(estimator, X, y, **kwargs)
+        except (ValueError, TypeError) as error:
+            text = str(error)
+            if "could not convert" in text or "argument must be" in text:
+                raise type(error)(
+                    f"{self.owner} needs numbers: {text}. Name string or categorical "
+                    "columns in categorical_features (a DataFrame's are found by dtype), or "
+                    "encode them first, and turn missing values (None) in numeric columns "
+                    "into numbers or drop them (e.g. SimpleImputer)."
+                ) from error
+            raise
+
+    def _encode_mixed(
+        self, estimator: Any, X: Any, y: Any = None, reset: bool = True, **kwargs: Any
+    ) -> Any:
+        # The whole table's column count and names are checked; the numeric columns as
+        # numbers, and the categorical ones become codes after them.
+        validate_data(estimator, X, skip_check_array=True, reset=reset)
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+        numeric = self.categories.numeric_columns(frame)
+        if isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
+            numeric = X[:, self.categories.numeric_positions(X.shape[1])]  # keeps float32
+        kwargs = {**kwargs, "dtype": FLOAT_DTYPES, "ensure_min_features": 0}
+        if y is None:
+            values = check_array(numeric, estimator=estimator, **kwargs)
+        else:
+            values, y = check_X_y(numeric, y, estimator=estimator, **kwargs)
+        X = self.categories.model_input(frame, values)
+        return X if y is None else (X, y)

@@ -1,0 +1,125 @@
+"""The pieces of a fit, built from its plan: the Task, its Preprocess, the DataModule.
+
+The estimator says which Task it trains (:meth:`new_task` of each estimator); what every
+Task gets from the estimator's parameters (backbone, optimizer, schedule, categorical
+inputs, ensemble) is built here.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from skflash.core.backbones import TABULAR_BACKBONES
+from skflash.core.model import Task
+from skflash.data.categories import CategoryCodes
+from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
+from skflash.data.training_rows import TrainingRows
+from skflash.estimators import fit_plan, routing
+
+#: Held while torch's global generator is seeded, read or restored by a fit, so that
+#: threads cannot interleave a seeding and the draws that follow it.
+SEEDING = threading.Lock()
+
+
+def backbone_argument(params: dict[str, Any], n_inputs: int, n_outputs: int) -> tuple[Any, dict]:
+    """The ``backbone`` and ``backbone_kwargs`` arguments of a tabular Task.
+
+    A registry name stays a name (the Task builds it with its head); a module class is
+    built as ``cls(n_inputs, n_outputs, **backbone__)``; an instance is copied.
+    """
+    backbone, kwargs = params["backbone"], params["backbone_kwargs"]
+    if isinstance(backbone, str):
+        factory = TABULAR_BACKBONES.get(backbone)
+        routing.check_kwargs(factory, {"num_features": n_inputs, **kwargs}, "backbone__")
+        return backbone, kwargs
+    if inspect.isclass(backbone):
+        routing.check_kwargs(backbone, kwargs, "backbone__")
+        try:
+            return backbone(n_inputs, n_outputs, **kwargs), {}
+        except TypeError as error:
+            raise TypeError(
+                f"Building backbone {backbone.__name__}(n_features, n_outputs, **backbone__) "
+                f"failed: {error}. A backbone class is called with the number of input "
+                "features and of outputs, plus the backbone__ parameters."
+            ) from error
+    return copy.deepcopy(backbone), {}
+
+
+def task_arguments(
+    params: dict[str, Any],
+    n_inputs: int,
+    n_outputs: int,
+    categories: CategoryCodes | None,
+    epochs: int,
+    auto_ensemble: int,
+) -> dict[str, Any]:
+    """The arguments every tabular Task gets from the estimator's parameters."""
+    backbone, backbone_kwargs = backbone_argument(params, n_inputs, n_outputs)
+    return {
+        "num_inputs": n_inputs,
+        "backbone": backbone,
+        "backbone_kwargs": backbone_kwargs,
+        "optimizer": params["optimizer"],
+        "optimizer_kwargs": params["optimizer_kwargs"],
+        "learning_rate": params["learning_rate"],
+        "categorical_cardinalities": None if categories is None else categories.cardinalities,
+        "numeric_embedding": params["numeric_embedding"],
+        # models pickled before n_ensemble existed had one member
+        "n_ensemble": fit_plan.ensemble_size(
+            params.get("n_ensemble", 1), params["backbone"], auto_ensemble
+        ),
+        **fit_plan.schedule(params["lr_schedule"], epochs),
+    }
+
+
+def seeded_task(build: Callable[[], Task], seed: int | None) -> Task:
+    """``build()`` with the initial weights it draws (a backbone class built, the head)
+    coming from ``seed`` (None: the draw is discarded, as when saved weights replace it);
+    torch's global generator is left as it was."""
+    devices = None if torch.cuda.is_available() else []
+    with SEEDING, torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return build()
+
+
+def trainable_count(task: Task) -> int:
+    """Trainable parameters: the multiply-adds of one row through a dense network."""
+    return sum(p.numel() for p in task.parameters() if p.requires_grad)
+
+
+def preprocess_for(
+    task: Task, rows: TrainingRows, params: dict[str, Any], standardize_target: bool
+) -> NumpyPreprocess:
+    """The Preprocess of a new model, in the dtype it trains in (see
+    :func:`~skflash.estimators.fit_plan.training_dtype`)."""
+    work = rows.n_rows * trainable_count(task)
+    dtype = fit_plan.training_dtype(rows.dtype, params["precision"], params["accelerator"], work)
+    return NumpyPreprocess(
+        standardize_inputs=params["standardize_inputs"],
+        standardize_target=standardize_target,
+        dtype=dtype,
+        target_dtype=rows.target.tensor_dtype(dtype),
+        categories=rows.table.categories,
+    )
+
+
+def datamodule_for(task: Task, rows: TrainingRows, seed: int) -> NumpyDataModule:
+    """The DataModule over the training rows, through the Task's Preprocess; fused epoch
+    chunks are offered, and the Task takes them when nothing watches its steps."""
+    return NumpyDataModule.from_arrays(
+        rows.train,
+        val=rows.val,
+        preprocess=task.preprocess,
+        postprocess=task.postprocess,
+        batch_size=rows.batch_size,
+        seed=seed,
+        iterable=rows.streamed,
+        fused_steps=True,
+    )

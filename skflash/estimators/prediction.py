@@ -1,0 +1,45 @@
+"""Predictions of a fitted estimator: its table encoder, then the Task in batches.
+
+No Trainer runs here: rows go through the Task's predict hooks and Postprocess batch by
+batch, into one array in the input's dtype, whatever dtype the model trained in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from skflash.core.threads import threads_for_setting, torch_threads
+from skflash.data.row_blocks import RowBlocks, is_dask_collection
+from skflash.estimators.fit_plan import PREDICT_BATCH_SIZE
+
+
+def model_outputs(estimator: Any, X: Any) -> np.ndarray:
+    """The Task's postprocessed outputs for ``X`` (a Dask collection block by block: only
+    the outputs are held whole)."""
+    if is_dask_collection(X):
+        blocks = RowBlocks(X)
+        loaded = (blocks.load(i)[0] for i in range(len(blocks)))
+        parts = [model_outputs(estimator, block) for block in loaded if len(block)]
+        return np.concatenate(parts) if parts else model_outputs(estimator, blocks.load(0)[0])
+    table = estimator._table
+    X = table.encode(estimator, table.check_columns(X, fitting=False), reset=False)
+    threads = threads_for_setting(
+        estimator.num_threads, estimator._n_trainable, min(len(X), PREDICT_BATCH_SIZE)
+    )
+    outputs: np.ndarray | None = None
+    start = 0
+    # The outputs become numpy arrays at once, so inference mode (cheaper than no_grad
+    # for each operation) is safe.
+    with torch_threads(threads), torch.inference_mode():
+        for batch in estimator.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
+            if batch.dtype in (torch.float16, torch.bfloat16):
+                batch = batch.float()  # numpy has no half precision types of torch's
+            values = batch.cpu().numpy()
+            if outputs is None:  # one array for all rows, filled batch by batch
+                outputs = np.empty((len(X), *values.shape[1:]), dtype=X.dtype)
+            outputs[start : start + len(values)] = values
+            start += len(values)
+    return outputs

@@ -1,0 +1,87 @@
+"""The fit's decisions, each a rule of plain values, tested without training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from skflash import FlashClassifier, FlashRegressor
+from skflash.core.threads import SMALL_STEP_MACS, threads_for_setting
+from skflash.data.categories import CategoryCodes
+from skflash.estimators import fit_plan
+
+
+@pytest.mark.parametrize(
+    ("x_dtype", "precision", "accelerator", "work", "expected"),
+    [
+        (np.float64, None, "cpu", fit_plan.FLOAT64_MAX_WORK - 1, torch.float64),
+        (np.float64, None, "cpu", fit_plan.FLOAT64_MAX_WORK, torch.float32),
+        (np.float64, None, "gpu", 10, torch.float32),
+        (np.float32, None, "cpu", 10, torch.float32),
+        (np.float32, "64-true", "cpu", 10**12, torch.float64),
+        (np.float64, 64, "cpu", 10**12, torch.float64),
+        (np.float64, "bf16-mixed", "cpu", 10, torch.float32),
+        (np.float64, "16-true", "cpu", 10, torch.float32),
+    ],
+)
+def test_training_dtype(x_dtype, precision, accelerator, work, expected):
+    assert fit_plan.training_dtype(np.dtype(x_dtype), precision, accelerator, work) == expected
+
+
+def test_codes_that_a_half_precision_input_would_round_are_refused():
+    wide = CategoryCodes([0], [list(range(300))])
+    fit_plan.check_codes_fit(wide, "bf16-mixed")
+    fit_plan.check_codes_fit(wide, "16-true")  # 2048 exact integers
+    fit_plan.check_codes_fit(None, "bf16-true")
+    with pytest.raises(ValueError, match=r"only up to 256.*'bf16-mixed'"):
+        fit_plan.check_codes_fit(wide, "bf16-true")
+
+
+def test_batch_size_ensemble_size_and_schedule():
+    assert fit_plan.batch_size("auto", 50) == 50
+    assert fit_plan.batch_size("auto", 5000) == 200
+    assert fit_plan.batch_size(np.int64(32), 5000) == 32
+    assert fit_plan.ensemble_size("auto", "mlp", 2) == 2
+    assert fit_plan.ensemble_size("auto", torch.nn.Linear, 2) == 1
+    assert fit_plan.ensemble_size(4, "linear", 2) == 4
+    assert fit_plan.schedule("cosine", 7)["scheduler_kwargs"] == {"T_max": 7}
+    assert fit_plan.schedule(None, 7) == {"scheduler": None, "scheduler_kwargs": {}}
+
+
+def test_threads_one_for_small_steps_else_torchs_own():
+    assert threads_for_setting("auto", 100, 10) == 1
+    assert threads_for_setting("auto", SMALL_STEP_MACS, 1) == torch.get_num_threads()
+    assert threads_for_setting(np.int64(3), 1, 1) == 3
+    assert threads_for_setting(None, 1, 1) is None
+
+
+def test_logging_only_when_something_reads_it():
+    params = fit_plan.checked_params(FlashRegressor())
+    assert not fit_plan.logs_epoch_metrics(params, validating=False)
+    assert fit_plan.logs_epoch_metrics(params, validating=True)
+    verbose = fit_plan.checked_params(FlashRegressor(verbose=2))
+    assert fit_plan.logs_epoch_metrics(verbose, validating=False)
+
+
+def test_plan_seeds_are_fixed_by_random_state_and_partial_fit_runs_no_schedule():
+    params = fit_plan.checked_params(FlashClassifier(random_state=3))
+    first, second = (fit_plan.plan_fit(params, False, None) for _ in range(2))
+    assert (first.split_seed, first.init_seed, first.shuffle_seed) == (
+        second.split_seed,
+        second.init_seed,
+        second.shuffle_seed,
+    )
+    assert first.epochs == 200 and first.scheduled and first.validation_fraction is None
+    one = fit_plan.plan_fit(params, True, 1)
+    assert one.epochs == 1 and not one.scheduled and one.continuing
+
+
+def test_checked_params_resolve_the_automatic_values():
+    params = fit_plan.checked_params(FlashRegressor(optimizer="sgd", trainer__max_steps=5))
+    assert params["learning_rate"] == 0.1
+    assert params["trainer_kwargs"] == {"max_steps": 5}
+    with pytest.raises(ValueError, match="own parameter 'max_epochs'"):
+        fit_plan.checked_params(FlashRegressor(trainer__max_epochs=5))
+    with pytest.raises(ValueError, match="did you mean 'mlp'"):
+        fit_plan.checked_params(FlashRegressor(backbone="mpl"))
