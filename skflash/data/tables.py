@@ -67,8 +67,8 @@ def categorical_columns(X: Any, setting: Any) -> CategoryCodes | None:
 
     ``setting`` is ``"auto"`` (a DataFrame's category, bool, string and object columns),
     names, positions or a boolean mask over the columns, or None (numbers only). The codes
-    are learned from ``X`` itself; :meth:`TableEncoder.with_categories` takes ones learned
-    from more rows.
+    are learned from ``X`` itself (a streamed fit learns them from every block instead, with
+    :meth:`CategoryCodes.from_surveyed`).
     """
     if setting is None or (isinstance(setting, str) and not isinstance(X, pd.DataFrame)):
         return None
