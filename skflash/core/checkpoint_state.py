@@ -27,6 +27,11 @@ def _import_class(path: str, base: type) -> type | None:
     return target if inspect.isclass(target) and issubclass(target, base) else None
 
 
+def saved_state(process: Any) -> dict[str, Any]:
+    """A Preprocess or Postprocess as its class path and plain state."""
+    return {"class": class_path(process), "state": process.state_dict()}
+
+
 def restored(saved: dict[str, Any], current: Any, base: type) -> Any:
     """``current``, or an instance of the saved class when it differs, with the saved
     state loaded."""
@@ -37,3 +42,17 @@ def restored(saved: dict[str, Any], current: Any, base: type) -> Any:
                 current = cls()
     current.load_state_dict(saved["state"])
     return current
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` is made of plain Python values only (what checkpoints keep)."""
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
+    return False

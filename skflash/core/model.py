@@ -21,7 +21,7 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import nn
 from torch.optim import Optimizer
 
-from skflash.core.checkpoint_state import class_path, restored
+from skflash.core.checkpoint_state import is_plain, restored, saved_state
 from skflash.core.fit_lifecycle import FitLifecycle
 from skflash.core.fused_steps import FusedSteps, batch_size_of
 from skflash.core.losses import named_callables, weighted_loss
@@ -37,17 +37,6 @@ from skflash.data.pipeline import DataPipeline
 from skflash.data.process import Postprocess, Preprocess
 
 STAGES = ("train", "val", "test")
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def _is_plain(value: Any) -> bool:
-    if isinstance(value, _PLAIN):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return False
 
 
 class Task(FitLifecycle, FusedSteps, pl.LightningModule):
@@ -141,7 +130,7 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
             self.save_hyperparameters(
                 ignore=["model", "preprocess", "postprocess"], frame=inspect.currentframe()
             )
-        for key in [k for k, v in self.hparams.items() if not _is_plain(v)]:
+        for key in [k for k, v in self.hparams.items() if not is_plain(v)]:
             del self.hparams[key]  # checkpoints keep plain values only
 
     def __getstate__(self) -> dict[str, Any]:
@@ -388,14 +377,8 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the Preprocess and Postprocess state as plain values."""
         checkpoint["skflash"] = {
-            "preprocess": {
-                "class": class_path(self.preprocess),
-                "state": self.preprocess.state_dict(),
-            },
-            "postprocess": {
-                "class": class_path(self.postprocess),
-                "state": self.postprocess.state_dict(),
-            },
+            "preprocess": saved_state(self.preprocess),
+            "postprocess": saved_state(self.postprocess),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

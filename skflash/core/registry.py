@@ -125,16 +125,8 @@ class FlashRegistry:
         self._register(fn, name, override, verbose, metadata)
         return fn
 
-    def register(
-        self,
-        fn: Callable | None = None,
-        name: str | None = None,
-        override: bool = False,
-        verbose: bool | None = None,
-        **metadata: Any,
-    ) -> Callable:
-        """The same as calling the registry: ``registry.register(fn)`` is ``registry(fn)``."""
-        return self(fn, name=name, override=override, verbose=verbose, **metadata)
+    #: The same as calling the registry: ``registry.register(fn)`` is ``registry(fn)``.
+    register = __call__
 
     def _register(
         self,

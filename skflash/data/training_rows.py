@@ -81,6 +81,10 @@ def training_rows(
     ``estimator`` is the target of scikit-learn's ``validate_data`` (it learns the
     feature count and names at fit, and checks them later).
     """
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None."
+        )
     if is_dask_collection(X):
         return _streamed_rows(estimator, X, y, sample_weight, rules)
     return _in_memory_rows(estimator, X, y, sample_weight, rules)
@@ -90,8 +94,6 @@ def _in_memory_rows(
     estimator: Any, X: Any, y: Any, sample_weight: Any, rules: RowRules
 ) -> TrainingRows:
     owner = type(estimator).__name__
-    if y is None:
-        raise ValueError(f"{owner} requires y to be passed, but the target y is None.")
     X, y, sample_weight = (in_memory(v) for v in (X, y, sample_weight))
     table = rules.table
     if table is None:
@@ -191,8 +193,6 @@ def _streamed_rows(
     estimator: Any, X: Any, y: Any, sample_weight: Any, rules: RowRules
 ) -> TrainingRows:
     owner = type(estimator).__name__
-    if y is None:
-        raise ValueError(f"{owner} requires y to be passed, but the target y is None.")
     blocks = RowBlocks(X, y, sample_weight)
     X0, y0, _ = (in_memory(v) for v in blocks.first())
     rules.targets.check_kind(y0, owner)
