@@ -48,3 +48,11 @@ def _sigint_untouched():
     yield
     after = signal.getsignal(signal.SIGINT)
     assert after is before, f"SIGINT handler changed from {before!r} to {after!r}"
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    """The diabetes regression data as arrays, shared by a module's tests."""
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(return_X_y=True)
