@@ -308,3 +308,13 @@ def test_booleans_and_numbers_in_one_object_column_get_codes_of_their_own():
     assert codes.encode(unseen)[:, 0].tolist() == [4, 2, 0]
     flags = pd.DataFrame({"flag": [True, False, True]})  # a bool column is unaffected
     assert CategoryCodes([0]).learn(flags).encode(flags)[:, 0].tolist() == [2, 1, 2]
+
+
+@pytest.mark.parametrize("one", [1, np.int64(1)])
+@pytest.mark.parametrize("other", [1.0, np.float32(1.0)])
+def test_equal_integers_and_floats_in_one_object_column_are_refused(one, other):
+    frame = pd.DataFrame({"mixed": pd.Series(["x", one, other, True], dtype=object)})
+    with pytest.raises(ValueError, match="'mixed' holds 1 both as an integer and as a float"):
+        CategoryCodes([0]).learn(frame)
+    apart = pd.DataFrame({"mixed": pd.Series(["x", 1, 2.5, True, 1], dtype=object)})
+    assert CategoryCodes([0]).learn(apart).categories == [[True, 2.5, 1, "x"]]

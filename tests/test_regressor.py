@@ -393,3 +393,24 @@ def test_state_of_an_earlier_version_with_the_task_whole_still_loads(data):
     loaded = FlashRegressor.__new__(FlashRegressor)
     loaded.__setstate__(earlier)
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [
+        lambda v: pd.Series(v, dtype=object),
+        list,
+        lambda v: np.array(v, dtype=object),
+        lambda v: pd.Series(v, dtype=object).to_frame(),
+    ],
+    ids=["object Series", "list", "object array", "object frame"],
+)
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_a_target_holding_none_gets_the_missing_target_error(data, holder, missing):
+    X, y = data
+    values = [*y.tolist()[:-1], missing]
+    with pytest.raises(ValueError, match=r"y holds missing values \(None or NaN\)"):
+        FlashRegressor(**FAST).fit(X, holder(values))
+    reg = FlashRegressor(**FAST).fit(X[:-1], holder(y.tolist()[:-1]))  # numbers as objects
+    with pytest.raises(ValueError, match="y holds missing values"):
+        reg.partial_fit(X, holder(values))

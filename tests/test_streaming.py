@@ -279,3 +279,12 @@ def test_streamed_classes_with_zero_weight_and_targets_too_large_get_clear_error
     y[-5] = 1e39
     with pytest.raises(ValueError, match="too large for float32"):
         FlashRegressor(max_epochs=1, precision="32-true").fit(da.from_array(X, 3_000), y)
+
+
+def test_streamed_categories_refuse_an_integer_and_an_equal_float_in_different_blocks():
+    mixed = np.array(["a"] * 400 + [1] * 200 + [1.0] * 200, dtype=object)
+    frame = pd.DataFrame({"x": np.arange(800.0), "mixed": pd.Series(mixed, dtype=object)})
+    with dask.config.set({"dataframe.convert-string": False}):
+        blocks = dd.from_pandas(frame, 4, sort=False)
+        with pytest.raises(ValueError, match="both as an integer and as a float"):
+            FlashRegressor(max_epochs=1).fit(blocks, np.arange(800.0))

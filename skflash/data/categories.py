@@ -68,6 +68,31 @@ def plain_key(value: Any) -> Any:
     return value.value if isinstance(value, _BoolKey) else _plain(value)
 
 
+def refuse_equal_numbers(values: Any, column: Any) -> None:
+    """Refuse a categorical column holding equal numbers of two kinds (``1`` and ``1.0``).
+
+    Python and pandas treat them as one value, so they would silently share a category;
+    which one the user meant cannot be told (booleans are kept apart, see :class:`_BoolKey`).
+    """
+    ints, floats = set(), set()
+    for value in values:
+        if isinstance(value, (bool, np.bool_, _BoolKey)):
+            continue
+        if isinstance(value, (int, np.integer)):
+            ints.add(value)
+        elif isinstance(value, (float, np.floating)):
+            floats.add(value)
+    both = sorted(_plain(v) for v in ints if v in floats)
+    if both:
+        raise ValueError(
+            f"Categorical column {column!r} holds {both[0]!r} both as an integer and as a "
+            f"float ({both[0]!r} and {float(both[0])!r}), which would share one category. "
+            "Give the column one type first: df[col].astype(str) keeps them apart, "
+            "df[col].map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v) "
+            "merges them."
+        )
+
+
 def _sort_key(value: Any) -> tuple[str, Any]:
     return (type(value).__name__, value if isinstance(value, (int, float, str)) else str(value))
 
@@ -97,6 +122,7 @@ class CategoryCodes:
             if isinstance(values.dtype, pd.CategoricalDtype):
                 known = list(values.cat.categories)
             else:
+                refuse_equal_numbers(values.dropna(), frame.columns[position])
                 present = keyed_values(values.dropna()).unique().tolist()
                 known = sorted((plain_key(v) for v in present), key=_sort_key)
             self.categories.append([_plain(v) for v in known])

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from skflash.data.batch_loader import BatchChunk
-from skflash.data.categories import keyed_values, plain_key
+from skflash.data.categories import keyed_values, plain_key, refuse_equal_numbers
 from skflash.data.samples import ArraySamples
 
 
@@ -65,6 +65,7 @@ def _block_summary(x: Any, y: Any, w: Any, positions: list[int], labels: bool) -
             if isinstance(values.dtype, pd.CategoricalDtype):
                 found.append((True, list(values.cat.categories)))
             else:  # booleans keyed apart from 1 and 0 (see CategoryCodes)
+                refuse_equal_numbers(values.dropna(), frame.columns[position])
                 found.append((False, keyed_values(values.dropna()).unique().tolist()))
         summary["columns"] = found
     if labels:
@@ -158,7 +159,8 @@ class RowBlocks:
         columns = []
         for j in range(len(positions)):
             categorical = any(s["columns"][j][0] for s in summaries)
-            values = itertools.chain.from_iterable(s["columns"][j][1] for s in summaries)
+            values = list(itertools.chain.from_iterable(s["columns"][j][1] for s in summaries))
+            refuse_equal_numbers(values, positions[j])  # 1 in one block, 1.0 in another
             columns.append((categorical, [plain_key(v) for v in dict.fromkeys(values)]))
         counted = labels and summaries
         return BlockSurvey(

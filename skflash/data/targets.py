@@ -45,6 +45,12 @@ class RegressionTargets:
     def check_kind(y: Any, owner: str) -> None:
         """Refuse labels before any conversion, with what to use instead."""
         values = np.asarray(y)
+        if values.dtype.kind in "fO" and pd.isna(values).any():
+            # (scikit-learn's own check lets None through, and it becomes NaN)
+            raise ValueError(
+                "y holds missing values (None or NaN). Drop those rows, or fill them in "
+                "before fitting (the target cannot be imputed by the model)."
+            )
         if values.dtype.kind in "fiub" or values.size == 0:
             return
         try:
