@@ -9,7 +9,7 @@ Trainer; the :mod:`~skflash.estimators` wrap it all as scikit-learn estimators.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytorch_lightning import seed_everything
 
@@ -30,6 +30,15 @@ _LAZY = {
     "TabularInput": "skflash.core.tabular_input",
     "CategoryCodes": "skflash.data.categories",
 }
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from skflash.core.tabular_input import TabularInput
+    from skflash.data.categories import CategoryCodes
+    from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
+    from skflash.estimators.classifier import FlashClassifier
+    from skflash.estimators.regressor import FlashRegressor
+    from skflash.tasks.classification import ClassificationTask
+    from skflash.tasks.regression import RegressionTask
 
 __all__ = ["DataModule", "Task", "Trainer", "seed_everything", *_LAZY]
 
