@@ -40,7 +40,20 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from skflash.tasks.classification import ClassificationTask
     from skflash.tasks.regression import RegressionTask
 
-__all__ = ["DataModule", "Task", "Trainer", "seed_everything", *_LAZY]
+__all__ = [
+    "CategoryCodes",
+    "ClassificationTask",
+    "DataModule",
+    "FlashClassifier",
+    "FlashRegressor",
+    "NumpyDataModule",
+    "NumpyPreprocess",
+    "RegressionTask",
+    "TabularInput",
+    "Task",
+    "Trainer",
+    "seed_everything",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -65,9 +65,9 @@ def test_no_module_needs_a_python_later_than_requires_python():
     minimum = re.fullmatch(r">=\s*(3\.\d+)", declared).group(1)
     # `long` is torch's Tensor.long() here, which vermin takes for Python 2's builtin.
     command = "import sys; from vermin import main; sys.argv[0] = 'vermin'; sys.exit(main())"
+    options = ["--no-tips", "--violations", "--eval-annotations", f"-t={minimum}-"]
     found = subprocess.run(
-        [sys.executable, "-c", command, "--no-tips", "--violations", "--eval-annotations"]
-        + [f"-t={minimum}-", "--exclude", "long", str(ROOT / "skflash")],
+        [sys.executable, "-c", command, *options, "--exclude", "long", str(ROOT / "skflash")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -85,9 +85,9 @@ def test_mypy_checks_a_user_script_and_sees_the_parameters(tmp_path):
     (tmp_path / "user.py").write_text(USER_SCRIPT)
     (tmp_path / "mistakes.py").write_text(MISTAKES)
     env = {**os.environ, "MYPYPATH": str(ROOT)}
+    options = ["--config-file", "mypy.ini", "--cache-dir", "cache", "--no-error-summary"]
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--cache-dir", "cache"]
-        + ["--no-error-summary", "--hide-error-context", "user.py", "mistakes.py"],
+        [sys.executable, "-m", "mypy", *options, "user.py", "mistakes.py"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -105,3 +105,12 @@ def test_mypy_checks_a_user_script_and_sees_the_parameters(tmp_path):
     for line, message in expected.items():
         assert any(e.startswith(f"mistakes.py:{line}:") and message in e for e in errors), report
     assert len(errors) == len(expected), report
+
+
+def test_every_lazily_loaded_name_is_exported_and_typed():
+    import skflash
+
+    source = (ROOT / "skflash" / "__init__.py").read_text()
+    for name in skflash._LAZY:
+        assert name in skflash.__all__
+        assert f"import {name}" in source or f", {name}" in source  # imported for type checkers
