@@ -42,8 +42,9 @@ def test_val_split_runs_val_stage_hooks():
             return torch.tensor(-sample)
 
     dm = DataModule.from_load_data_inputs(list(range(1, 11)), preprocess=Staged(), val_split=0.5)
-    assert all(int(v) < 0 for v in dm.val_dataset)
-    assert all(int(v) > 0 for v in dm.train_dataset)
+    dm.batch_size = 10
+    assert all(int(v) < 0 for v in next(iter(dm.val_dataloader())))
+    assert all(int(v) > 0 for v in next(iter(dm.train_dataloader())))
 
 
 @pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5])

@@ -165,11 +165,12 @@ def test_failing_hook_names_hook_and_stage():
         def predict_to_tensor_transform(self, sample):
             raise KeyError("boom")
 
-    dataset = AutoDataset([1], Broken(), "predict")
+    pipeline = DataPipeline(Broken())
+    dataset = AutoDataset([1], pipeline, "predict")
     with pytest.raises(
         HookError, match=r"Broken.predict_to_tensor_transform.*'predict' stage.*boom"
     ):
-        dataset[0]
+        next(iter(pipeline.dataloader(dataset, batch_size=1)))
 
 
 def test_batched_fetch_when_no_per_sample_hook():

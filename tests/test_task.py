@@ -44,12 +44,13 @@ def test_optimizer_instance_and_scheduler():
     task = flash.Task(
         nn.Linear(2, 1), F.mse_loss, scheduler="steplr", scheduler_kwargs={"step_size": 2}
     )
-    config = task.configure_optimizers()
-    assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.StepLR)
+    [optimizer], [scheduler] = task.configure_optimizers()
+    assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)
+    assert scheduler.optimizer is optimizer
     task = flash.Task(
         nn.Linear(2, 1), F.mse_loss, scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau
     )
-    assert task.configure_optimizers()["lr_scheduler"]["monitor"] == "val_loss"
+    assert task.configure_optimizers()[1][0]["monitor"] == "val_loss"
 
 
 def test_unknown_optimizer_and_scheduler_names():

@@ -284,7 +284,8 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
     def _trainable_parameters(self) -> Iterator[nn.Parameter]:
         return (p for p in self.parameters() if p.requires_grad)
 
-    def configure_optimizers(self) -> Any:
+    def configure_optimizers(self) -> Optimizer | tuple[list[Optimizer], list[Any]]:
+        """The optimizer; with a scheduler, ``([optimizer], [scheduler])`` as in Flash."""
         if isinstance(self.optimizer, Optimizer):
             optimizer = self.optimizer
         else:
@@ -299,16 +300,20 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
             resume_state(optimizer, self.resume_optimizer_state)
         if self.scheduler is None:
             return optimizer
+        return [optimizer], [self._scheduler_for(optimizer)]
+
+    def _scheduler_for(self, optimizer: Optimizer) -> Any:
+        """The scheduler as ``configure_optimizers`` lists it: the scheduler itself, or
+        Lightning's dict where it needs one (a given dict; ``monitor`` for plateaus)."""
         if isinstance(self.scheduler, dict):
-            return {"optimizer": optimizer, "lr_scheduler": self.scheduler}
+            return self.scheduler
         if isinstance(self.scheduler, (str, type)):
             scheduler = scheduler_class(self.scheduler)(optimizer, **self.scheduler_kwargs)
         else:
             scheduler = self.scheduler
-        config: dict[str, Any] = {"scheduler": scheduler}
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val_loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+            return {"scheduler": scheduler, "monitor": "val_loss"}
+        return scheduler
 
     def _may_fuse_optimizer(self) -> bool:
         """Fused kernels are a hidden speed-up: never where they change what works.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -28,10 +29,12 @@ class DataModule(pl.LightningDataModule):
     train_dataset, val_dataset, test_dataset, predict_dataset : Dataset, optional
         The datasets of each stage; a loader exists only for those given.
     batch_size : int, default=1
-    num_workers : int, default=0
-        Loader worker processes.
+    num_workers : int or None, default=0
+        Loader worker processes; None uses one per CPU (``os.cpu_count()``), as Flash did.
     preprocess : Preprocess, optional
+        Defaults to ``preprocess_cls()``, built when first asked for.
     postprocess : Postprocess, optional
+        Defaults to ``postprocess_cls()``.
     seed : int, optional
         Seeds the training loader's shuffling, so that two fits see the same order.
     fused_steps : bool, default=False
@@ -43,6 +46,11 @@ class DataModule(pl.LightningDataModule):
         same order of samples from ``seed``.
     """
 
+    #: The class of the default Preprocess (a subclass may instead override :attr:`preprocess`).
+    preprocess_cls: type[Preprocess] = Preprocess
+    #: The class of the default Postprocess.
+    postprocess_cls: type[Postprocess] = Postprocess
+
     def __init__(
         self,
         train_dataset: Any = None,
@@ -50,7 +58,7 @@ class DataModule(pl.LightningDataModule):
         test_dataset: Any = None,
         predict_dataset: Any = None,
         batch_size: int = 1,
-        num_workers: int = 0,
+        num_workers: int | None = 0,
         preprocess: Preprocess | None = None,
         postprocess: Postprocess | None = None,
         seed: int | None = None,
@@ -59,8 +67,10 @@ class DataModule(pl.LightningDataModule):
         super().__init__()
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if num_workers is None:
+            num_workers = os.cpu_count() or 0
         if int(num_workers) < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers!r}.")
+            raise ValueError(f"num_workers must be >= 0 or None, got {num_workers!r}.")
         self.train_dataset = train_dataset
         self.val_dataset = val_dataset
         self.test_dataset = test_dataset
@@ -69,15 +79,37 @@ class DataModule(pl.LightningDataModule):
         self.num_workers = int(num_workers)
         self.seed = seed
         self.fused_steps = fused_steps
-        self.data_pipeline = DataPipeline(preprocess, postprocess)
+        self._preprocess = preprocess
+        self._postprocess = postprocess
+        self._data_pipeline: DataPipeline | None = None
 
     @property
     def preprocess(self) -> Preprocess:
-        return self.data_pipeline.preprocess
+        """The Preprocess given, else one built from :attr:`preprocess_cls` (once)."""
+        if self._preprocess is None:
+            self._preprocess = self.preprocess_cls()
+        return self._preprocess
 
     @property
     def postprocess(self) -> Postprocess:
-        return self.data_pipeline.postprocess
+        """The Postprocess given, else one built from :attr:`postprocess_cls` (once)."""
+        if self._postprocess is None:
+            self._postprocess = self.postprocess_cls()
+        return self._postprocess
+
+    @property
+    def data_pipeline(self) -> DataPipeline:
+        """The hooks of :attr:`preprocess` and :attr:`postprocess` (a subclass's own
+        overrides of those properties included), resolved once."""
+        if self._data_pipeline is None:
+            self._data_pipeline = DataPipeline(self.preprocess, self.postprocess)
+        return self._data_pipeline
+
+    @data_pipeline.setter
+    def data_pipeline(self, pipeline: DataPipeline) -> None:
+        self._data_pipeline = pipeline
+        self._preprocess = pipeline.preprocess
+        self._postprocess = pipeline.postprocess
 
     def _loader(
         self, dataset: Any, stage: str, shuffle: bool = False
@@ -174,7 +206,7 @@ class DataModule(pl.LightningDataModule):
         val_split: float | None = None,
         seed: int | None = 42,
         batch_size: int = 1,
-        num_workers: int = 0,
+        num_workers: int | None = 0,
         iterable: bool = False,
         **kwargs: Any,
     ) -> DataModule:
@@ -185,7 +217,9 @@ class DataModule(pl.LightningDataModule):
         train_load_data_input, val_load_data_input, test_load_data_input, predict_load_data_input
             Passed to the stage's ``load_data`` hook.
         preprocess, postprocess
-            The hooks; plain ones when omitted.
+            The hooks. When omitted, those of a ``cls(**kwargs)`` without data: built
+            from :attr:`preprocess_cls` and :attr:`postprocess_cls`, or by a subclass's
+            own ``preprocess`` and ``postprocess`` properties.
         val_split : float, optional
             Fraction in (0, 1) of the training samples held out for validation (only when
             no validation input is given).
@@ -202,6 +236,10 @@ class DataModule(pl.LightningDataModule):
             raise ValueError(f"val_split must be a fraction in (0, 1), got {val_split!r}.")
         if val_split is not None and val_load_data_input is not None:
             raise ValueError("Pass either val_load_data_input or val_split, not both.")
+        if preprocess is None or postprocess is None:
+            empty = cls(batch_size=batch_size, num_workers=num_workers, **kwargs)
+            preprocess = preprocess if preprocess is not None else empty.preprocess
+            postprocess = postprocess if postprocess is not None else empty.postprocess
         pipeline = DataPipeline(preprocess, postprocess)
         dataset_cls = IterableAutoDataset if iterable else AutoDataset
 

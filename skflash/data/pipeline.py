@@ -22,6 +22,7 @@ from skflash.data.process import (
     PER_SAMPLE_HOOKS,
     PREPROCESS_HOOKS,
     STAGE_PREFIXES,
+    TENSOR_HOOKS,
     Postprocess,
     Preprocess,
 )
@@ -66,12 +67,14 @@ def hook_error(error: Exception, message: str) -> HookError:
 
 
 class _Hook:
-    """One resolved hook: sets the stage flag, injects ``dataset``, and names failures."""
+    """One resolved hook: sets the stage and ``current_fn`` flags, injects ``dataset``,
+    and names failures."""
 
-    def __init__(self, owner: Preprocess | Postprocess, name: str, stage: str) -> None:
+    def __init__(self, owner: Preprocess | Postprocess, name: str, stage: str, hook: str) -> None:
         self.owner = owner
         self.name = name
         self.stage = stage
+        self.hook = hook
         self.fn = getattr(owner, name)
         try:
             params = inspect.signature(self.fn).parameters
@@ -81,6 +84,7 @@ class _Hook:
 
     def __call__(self, value: Any, dataset: Any = None) -> Any:
         self.owner._running_stage = self.stage
+        self.owner._current_fn = self.hook
         try:
             if self.wants_dataset:
                 return self.fn(value, dataset=dataset)
@@ -96,6 +100,7 @@ class _Hook:
             ) from error
         finally:
             self.owner._running_stage = None
+            self.owner._current_fn = None
 
 
 def _defined_by_subclass(owner: object, base: type, name: str) -> bool:
@@ -166,7 +171,7 @@ class DataPipeline:
             name = self.hook_name(hook, stage)
             if name is None and hook in ("collate", "load_data"):
                 name = hook  # their defaults do work
-            self._cache[key] = None if name is None else _Hook(self.preprocess, name, stage)
+            self._cache[key] = None if name is None else _Hook(self.preprocess, name, stage, hook)
         return self._cache[key]
 
     def _check_collate_placement(self, stage: str) -> None:
@@ -197,18 +202,25 @@ class DataPipeline:
     def load_data(self, data: Any, stage: str, dataset: Any = None) -> Any:
         return self.hook("load_data", stage)(data, dataset)
 
-    def sample_transform(self, stage: str) -> Callable[[Any, Any], Any]:
-        """Chain the per-sample hooks of ``stage`` into one callable ``(sample, dataset)``."""
-        return _SampleTransform(
-            [h for h in (self.hook(name, stage) for name in PER_SAMPLE_HOOKS) if h]
-        )
+    def sample_transform(
+        self, stage: str, hooks: Sequence[str] = PER_SAMPLE_HOOKS
+    ) -> _SampleTransform:
+        """Chain the per-sample ``hooks`` of ``stage`` into one callable ``(sample, dataset)``."""
+        return _SampleTransform([h for h in (self.hook(name, stage) for name in hooks) if h])
 
-    def loader_collate(self, stage: str, batched: bool) -> Callable[[Any], Any]:
-        """The loader's ``collate_fn``: collate (unless batched or on the device), then
+    def loader_collate(
+        self, stage: str, batched: bool, dataset: Any = None, samples_from: Any = None
+    ) -> Callable[[Any], Any]:
+        """The loader's ``collate_fn``: unless the batch was fetched whole, each sample
+        (loaded by ``dataset``) through the tensor transforms of ``samples_from`` (this
+        pipeline by default) and collate (unless it runs on the device); then
         per_batch_transform."""
+        tensor_hooks = None
+        if not batched:
+            tensor_hooks = (samples_from or self).sample_transform(stage, TENSOR_HOOKS) or None
         collate = None if batched or self.collate_on_device(stage) else self.hook("collate", stage)
         per_batch = self.hook("per_batch_transform", stage)
-        return _LoaderCollate(collate, per_batch)
+        return _LoaderCollate(collate, per_batch, tensor_hooks, dataset)
 
     def device_transform(self, stage: str) -> Callable[[Any], Any] | None:
         """What runs once a batch is on the device, or None when nothing does."""
@@ -240,7 +252,8 @@ class DataPipeline:
 
         An AutoDataset knows its stage; any other torch Dataset is loaded as the stage
         of the loader asking for it. A dataset that yields whole batches has them passed
-        on as they are (through ``per_batch_transform``).
+        on as they are (through ``per_batch_transform``). The tensor transforms of an
+        AutoDataset's samples are its own pipeline's.
         """
         stage = getattr(dataset, "running_stage", None) or stage or "train"
         whole = getattr(dataset, "yields_batches", False)  # items are batches already
@@ -252,7 +265,9 @@ class DataPipeline:
             batch_size=None if whole else batch_size,
             sampler=EpochPermutation(len(dataset), generator) if shuffle else None,
             num_workers=num_workers,
-            collate_fn=self.loader_collate(stage, batched),
+            collate_fn=self.loader_collate(
+                stage, batched, dataset, getattr(dataset, "data_pipeline", None)
+            ),
             drop_last=False,
             persistent_workers=num_workers > 0,
         )
@@ -260,19 +275,21 @@ class DataPipeline:
     # ------------------------------------------------------------------ outputs
     def postprocess_batch(self, output: Any) -> Any:
         post = self.postprocess
-        post._running_stage = "predict"
+        post._running_stage, post._current_fn = "predict", "per_batch_transform"
         try:
             return post.per_batch_transform(output)
         finally:
-            post._running_stage = None
+            post._running_stage = post._current_fn = None
 
     def postprocess_samples(self, output: Any) -> list[Any]:
         post = self.postprocess
-        post._running_stage = "predict"
+        post._running_stage, post._current_fn = "predict", "uncollate"
         try:
-            return [post.per_sample_transform(s) for s in post.uncollate(output)]
+            samples = post.uncollate(output)
+            post._current_fn = "per_sample_transform"
+            return [post.per_sample_transform(s) for s in samples]
         finally:
-            post._running_stage = None
+            post._running_stage = post._current_fn = None
 
 
 class _SampleTransform:
@@ -281,6 +298,9 @@ class _SampleTransform:
     def __init__(self, hooks: list[_Hook]) -> None:
         self.hooks = hooks
 
+    def __bool__(self) -> bool:
+        return bool(self.hooks)
+
     def __call__(self, sample: Any, dataset: Any = None) -> Any:
         for hook in self.hooks:
             sample = hook(sample, dataset)
@@ -288,13 +308,25 @@ class _SampleTransform:
 
 
 class _LoaderCollate:
-    """Picklable collate_fn for loader workers."""
+    """Picklable collate_fn for loader workers: each loaded sample through the tensor
+    transforms, then collate and per_batch_transform."""
 
-    def __init__(self, collate: _Hook | None, per_batch: _Hook | None) -> None:
+    def __init__(
+        self,
+        collate: _Hook | None,
+        per_batch: _Hook | None,
+        tensor_hooks: _SampleTransform | None = None,
+        dataset: Any = None,
+    ) -> None:
         self.collate = collate
         self.per_batch = per_batch
+        self.tensor_hooks = tensor_hooks
+        wanted = tensor_hooks is not None and any(h.wants_dataset for h in tensor_hooks.hooks)
+        self.dataset = dataset if wanted else None  # workers get no second copy otherwise
 
     def __call__(self, samples: Any) -> Any:
+        if self.tensor_hooks is not None:
+            samples = [self.tensor_hooks(sample, self.dataset) for sample in samples]
         batch = self.collate(samples) if self.collate is not None else samples
         return self.per_batch(batch) if self.per_batch is not None else batch
 

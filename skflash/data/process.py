@@ -6,8 +6,9 @@ specialised per stage with a prefix (``train_``, ``val_``, ``test_``, ``predict_
 resolves which one runs. Hooks, in the order they run:
 
 1. ``load_data(data, dataset)``: once per dataset, turns the input into samples.
-2. ``load_sample(sample, dataset)``: per sample, when it is fetched.
-3. ``pre_tensor_transform``, 4. ``to_tensor_transform``, 5. ``post_tensor_transform``.
+2. ``load_sample(sample, dataset)``: per sample, when it is fetched (``dataset[i]``).
+3. ``pre_tensor_transform``, 4. ``to_tensor_transform``, 5. ``post_tensor_transform``:
+   per sample, in the loader's collate function.
 6. ``collate(samples)``.
 7. ``per_batch_transform(batch)``: in the loader, after collate.
 8. ``per_sample_transform_on_device(sample)``: on the device (collate then runs there).
@@ -40,6 +41,8 @@ PREPROCESS_HOOKS = (
 )
 #: The hooks that run once per sample in the loader.
 PER_SAMPLE_HOOKS = PREPROCESS_HOOKS[1:5]
+#: The per-sample hooks that run in the loader's collate (``dataset[i]`` runs ``load_sample``).
+TENSOR_HOOKS = PREPROCESS_HOOKS[2:5]
 #: The running stages and the prefixes that may specialise a hook for them, most specific first.
 STAGE_PREFIXES = {
     "train": ("train_", "fit_", ""),
@@ -53,11 +56,18 @@ class _Stageful:
     """Flags that tell a hook which stage it runs in; set by the pipeline."""
 
     _running_stage: str | None = None
+    _current_fn: str | None = None
 
     @property
     def running_stage(self) -> str | None:
         """``"train"``, ``"val"``, ``"test"``, ``"predict"`` or ``None`` outside a hook."""
         return self._running_stage
+
+    @property
+    def current_fn(self) -> str | None:
+        """The hook running now, without its stage prefix (``"load_data"`` while
+        ``train_load_data`` runs), or ``None`` outside a hook."""
+        return self._current_fn
 
     @property
     def training(self) -> bool:
@@ -103,9 +113,14 @@ class Preprocess(_Stageful):
     ...     def to_tensor_transform(self, sample):
     ...         return torch.from_numpy(sample).float()
     >>> from skflash.data.auto_dataset import AutoDataset
-    >>> rows = AutoDataset(np.ones((2, 3)), Rows(), "train")
+    >>> from skflash.data.pipeline import DataPipeline
+    >>> pipeline = DataPipeline(Rows())
+    >>> rows = AutoDataset(np.ones((2, 3)), pipeline, "train")
     >>> rows.num_inputs, rows[0]
-    (3, tensor([1., 1., 1.]))
+    (3, array([1., 1., 1.]))
+    >>> next(iter(pipeline.dataloader(rows, batch_size=2)))
+    tensor([[1., 1., 1.],
+            [1., 1., 1.]])
     """
 
     def load_data(self, data: Any, dataset: Any = None) -> Any:
