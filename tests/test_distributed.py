@@ -1,7 +1,7 @@
 """Several devices: Lightning's own per-batch loop, with each process on its share of data.
 
-Run in a fresh interpreter: the ``ddp_fork`` strategy forks the process, which must not
-be the test runner's own.
+The fits run in a fresh interpreter: they fork the process, which should not be the test
+runner's own (its threads and open files would be copied).
 """
 
 from __future__ import annotations
@@ -10,6 +10,11 @@ import json
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+from skflash import FlashRegressor
+from skflash.estimators import processes
 
 SCRIPT = textwrap.dedent(
     """
@@ -56,30 +61,45 @@ def test_two_processes_each_train_on_half_the_data(tmp_path):
 
 ESTIMATOR_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
+    from pytorch_lightning.callbacks import Callback
     from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import GridSearchCV
     from skflash import FlashRegressor
+
+    class Batches(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.sizes = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.sizes.append(len(batch[0]))
+
+        def on_train_end(self, trainer, pl_module):
+            with open(os.path.join(sys.argv[1], f"rank{trainer.global_rank}.json"), "w") as f:
+                json.dump(self.sizes, f)
 
     if __name__ == "__main__":
         X, y = load_diabetes(return_X_y=True)
         single = FlashRegressor(max_epochs=30, random_state=0).fit(X, y)
         out = {"single": single.score(X, y)}
-        for strategy in ("ddp_spawn", "ddp_fork"):
-            reg = FlashRegressor(
-                max_epochs=30, devices=2, trainer__strategy=strategy, random_state=0
-            ).fit(X, y)
-            out[strategy] = {
+        runs = {
+            "devices": {"callbacks": [Batches()]},  # the strategy skflash chooses
+            "ddp_spawn": {"trainer__strategy": "ddp_spawn"},
+            "ddp_fork": {"trainer__strategy": "ddp_fork"},
+        }
+        for name, kwargs in runs.items():
+            reg = FlashRegressor(max_epochs=30, devices=2, random_state=0, **kwargs).fit(X, y)
+            out[name] = {
                 "score": reg.score(X, y),
                 "n_iter": reg.n_iter_,
                 "epochs": [row["epoch"] for row in reg.history_],
                 "finite": all(row["train_loss"] > 0 for row in reg.history_),
             }
-        from sklearn.model_selection import GridSearchCV
-
         search = GridSearchCV(
-            FlashRegressor(max_epochs=5, devices=2, trainer__strategy="ddp_fork"),
+            FlashRegressor(max_epochs=5, devices=2, random_state=0),
             {"learning_rate": [1e-3, 1e-2]},
             cv=2,
+            error_score="raise",
         ).fit(X, y)
         out["search"] = search.best_estimator_.n_iter_
         print(json.dumps(out))
@@ -87,20 +107,31 @@ ESTIMATOR_SCRIPT = textwrap.dedent(
 )
 
 
-def test_estimator_on_two_processes_returns_its_history_and_quality(tmp_path):
+def test_devices_train_with_the_meaning_of_one_process(tmp_path):
+    """devices=2 forks two processes, each taking half of every batch: the steps per
+    epoch, the schedule and the result are those of one process, with the full history,
+    also through the named strategies and inside GridSearchCV."""
     script = tmp_path / "estimator.py"
     script.write_text(ESTIMATOR_SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script)], check=True, capture_output=True, text=True, timeout=240
+        [sys.executable, str(script), str(tmp_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     # quiet, the ranks too: not even Lightning's banner while the processes connect
     assert len(done.stdout.strip().splitlines()) == 1 and not done.stderr.strip()
     out = json.loads(done.stdout)
-    for strategy in ("ddp_spawn", "ddp_fork"):
-        result = out[strategy]
+    for name in ("devices", "ddp_spawn", "ddp_fork"):
+        result = out[name]
         assert result["n_iter"] == 30 and result["epochs"] == list(range(30))
         assert result["finite"]
-        assert result["score"] > out["single"] - 0.05  # the one-process quality
+        assert abs(result["score"] - out["single"]) < 0.02, (name, result, out["single"])
+    # 442 rows, batch_size "auto" = 200: one process steps through 200, 200, 42 rows;
+    # each of two takes its half (the sampler pads 442 to an even 2 x 221)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks == [[100, 100, 21]] * 2
     assert out["search"] == 5  # inside GridSearchCV (and its refit) too
 
 
@@ -111,7 +142,7 @@ def _multi_device_fit() -> str:
 
     X, y = load_diabetes(return_X_y=True)
     try:
-        FlashRegressor(max_epochs=1, devices=2, trainer__strategy="ddp_spawn").fit(X, y)
+        FlashRegressor(max_epochs=1, devices=2).fit(X, y)
     except ValueError as error:
         return str(error)
     return "fitted"
@@ -123,3 +154,46 @@ def test_multi_device_fit_in_a_daemonic_worker_gets_a_clear_error():
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         message = pool.apply(_multi_device_fit)
     assert "daemonic worker" in message and "devices=1" in message
+
+
+def _trainer(**kwargs):
+    from skflash import Trainer
+
+    return Trainer(accelerator="cpu", devices=2, logger=False, **kwargs)
+
+
+def test_processes_fork_where_safe_and_spawn_elsewhere(monkeypatch):
+    trainer = _trainer()
+    assert processes.local_settings(trainer, {}, "FlashRegressor")["strategy"] == "ddp_fork"
+    monkeypatch.setattr(processes.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    settings = processes.local_settings(trainer, {}, "FlashRegressor")
+    assert settings["strategy"] == "ddp_spawn"
+    assert isinstance(settings["plugins"][0], processes.OwnPort)
+    # the user's strategy is kept, with a port of its own; their plugins are left alone
+    assert list(processes.local_settings(trainer, {"strategy": "ddp_fork"}, "R")) == ["plugins"]
+    assert processes.local_settings(trainer, {"strategy": "ddp_fork", "plugins": []}, "R") == {}
+
+
+def test_each_fit_connects_its_processes_on_a_port_of_its_own(monkeypatch):
+    monkeypatch.setenv("MASTER_PORT", "29500")  # what an earlier fit's launcher left
+    ports = {processes.OwnPort().main_port for _ in range(3)}
+    assert 29500 not in ports and len(ports) > 1
+
+
+def test_processes_started_by_a_launcher_are_joined(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "0")  # as torchrun or srun set it, with the rest
+    assert processes.local_settings(_trainer(), {}, "FlashRegressor") == {}
+
+
+def test_several_nodes_without_a_launcher_get_what_to_run():
+    with pytest.raises(ValueError, match=r"torchrun.*srun"):
+        processes.local_settings(_trainer(num_nodes=2), {}, "FlashRegressor")
+
+
+def test_global_batch_is_shared_by_the_processes(diabetes):
+    assert processes.process_batch_size(200, 200, 2) == 100
+    assert processes.process_batch_size(64, 64, 4) == 16
+    assert processes.process_batch_size("auto", 101, 2) == 51  # a small table's one batch
+    X, y = diabetes
+    with pytest.raises(ValueError, match=r"batch_size=101 cannot be shared evenly.*100"):
+        FlashRegressor(max_epochs=1, devices=2, batch_size=101).fit(X, y)

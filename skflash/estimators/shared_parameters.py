@@ -263,8 +263,10 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
             ListOf(int, "a list of device indices"),
         ),
         """
-        Lightning devices. More than one is refused unless ``trainer__strategy`` names
-        a multi-process strategy (Lightning's default one re-runs the whole script).
+        Lightning devices. ``N > 1`` trains in N processes, each taking
+        ``batch_size / N`` rows of every batch, so the model matches one process's; the
+        processes are forked where that is safe (CPU, not macOS) and spawned otherwise,
+        never by re-running the script. ``trainer__strategy`` chooses another.
         """,
     ),
     Parameter(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import multiprocessing
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from skflash.core.model import Task
 from skflash.core.threads import threads_for_setting, torch_threads
 from skflash.core.trainer import Trainer
 from skflash.data.numpy_data import NumpyDataModule
+from skflash.estimators import processes
 from skflash.estimators.assembly import SEEDING, trainable_count
 from skflash.estimators.callbacks import BestWeights, EpochProgress, History
 from skflash.estimators.fit_plan import logs_epoch_metrics
@@ -79,26 +79,20 @@ def make_trainer(
     routed = params["trainer_kwargs"]
     kwargs.update(routed)
     kwargs["callbacks"] = callbacks
+    trainer = _trainer(kwargs)
+    if trainer.world_size > 1:  # processes forked or spawned here, or a launcher's
+        settings = processes.local_settings(trainer, routed, owner)
+        if settings:
+            trainer = _trainer({**kwargs, **settings})
+    return trainer
+
+
+def _trainer(kwargs: dict[str, Any]) -> Trainer:
     try:
-        trainer = Trainer(**kwargs)
+        return Trainer(**kwargs)
     except (MisconfigurationException, ValueError, TypeError) as error:
         kind = TypeError if isinstance(error, TypeError) else ValueError
         raise kind(f"The Lightning Trainer refused these settings: {error}") from error
-    if trainer.world_size > 1 and "strategy" not in routed:
-        raise ValueError(
-            f"devices={params['devices']!r} asks for {trainer.world_size} processes, which "
-            "Lightning starts by running your whole script again (strategy 'ddp'), "
-            f"once per device. {owner} trains on one device: use devices=1 "
-            "(or pass trainer__strategy to choose a multi-process strategy yourself)."
-        )
-    if trainer.world_size > 1 and multiprocessing.current_process().daemon:
-        raise ValueError(
-            f"devices={params['devices']!r} needs {trainer.world_size} processes, but "
-            "this process is a daemonic worker (a Dask or multiprocessing pool worker), "
-            "which cannot start any. Fit with devices=1 here, or run the multi-device fit "
-            "from a main process."
-        )
-    return trainer
 
 
 @contextlib.contextmanager
@@ -155,6 +149,10 @@ def run_trainer(
             "A fit on a Dask collection streams its blocks in one process; "
             f"devices={params['devices']!r} would train {trainer.world_size} "
             "processes on the same stream. Use devices=1, or compute() the data first."
+        )
+    if trainer.world_size > 1:  # the global batch stays batch_size
+        datamodule.batch_size = processes.process_batch_size(
+            params["batch_size"], datamodule.batch_size, trainer.world_size
         )
     with SEEDING:  # what training draws (dropout); never while a network is built
         torch.manual_seed(seed)
