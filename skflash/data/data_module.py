@@ -28,10 +28,13 @@ class DataModule(pl.LightningDataModule):
     train_dataset, val_dataset, test_dataset, predict_dataset : Dataset, optional
         The datasets of each stage; a loader exists only for those given.
     batch_size : int, default=1
+        Samples per batch.
     num_workers : int, default=0
         Loader worker processes.
     preprocess : Preprocess, optional
+        The hooks that turned raw inputs into the datasets, adopted by the Task.
     postprocess : Postprocess, optional
+        The hooks applied to the Task's predictions.
     seed : int, optional
         Seeds the training loader's shuffling, so that two fits see the same order.
     fused_steps : bool, default=False
@@ -182,17 +185,23 @@ class DataModule(pl.LightningDataModule):
 
         Parameters
         ----------
-        train_load_data_input, val_load_data_input, test_load_data_input, predict_load_data_input
-            Passed to the stage's ``load_data`` hook.
-        preprocess, postprocess
-            The hooks; plain ones when omitted.
+        train_load_data_input : object, optional
+            Passed to the training stage's ``load_data`` hook.
+        val_load_data_input, test_load_data_input, predict_load_data_input : object, optional
+            Passed to that stage's ``load_data`` hook.
+        preprocess : Preprocess, optional
+            The loading and transform hooks; plain ones when omitted.
+        postprocess : Postprocess, optional
+            The hooks applied to predictions; plain ones when omitted.
         val_split : float, optional
             Fraction in (0, 1) of the training samples held out for validation (only when
             no validation input is given).
         seed : int, default=42
             Seeds ``val_split`` and the training shuffle: the same seed gives the same split.
-        batch_size, num_workers
-            As in the constructor.
+        batch_size : int, default=1
+            Samples per batch.
+        num_workers : int, default=0
+            Loader worker processes.
         iterable : bool, default=False
             Use :class:`IterableAutoDataset` (streams) instead of :class:`AutoDataset`.
         **kwargs
