@@ -4,13 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint benchmark benchmark-quick
+.PHONY: demo test docs lint benchmark benchmark-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,plot,skops,optuna,onnx,dask,benchmark]"
+	$(BIN)/pip install --quiet -e ".[test,plot,skops,optuna,onnx,dask,benchmark,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,6 +20,10 @@ test: $(STAMP)
 	$(BIN)/ruff check skflash tests benchmarks examples
 	$(BIN)/ruff format --check skflash tests benchmarks examples
 	$(BIN)/python -m pytest -n 2 -q
+
+# The documentation site, offline, every warning an error, every gallery example run.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 benchmark: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -1,7 +1,19 @@
-"""The custom-task tutorial, step by step, with ``import skflash as flash``.
+"""
+A custom Task with the Flash API
+================================
+
+Lightning Flash's custom-task tutorial, run with ``import skflash as flash``: a linear
+regression :class:`~skflash.Task` on scikit-learn's diabetes data, a
+:class:`~skflash.DataModule` built from numpy arrays, and a
+:class:`~skflash.data.process.Preprocess` whose hooks turn raw rows into tensors, for
+training and for prediction alike.
 
 Run ``python examples/custom_task.py --max-epochs 50`` for a quicker run.
 """
+
+# %%
+# 1. Imports
+# ----------
 
 from __future__ import annotations
 
@@ -22,7 +34,13 @@ from skflash.data.process import Preprocess
 ND = np.ndarray
 
 
+# %%
 # 2. The Task: linear regression
+# -------------------------------
+# A Task holds the model, the loss, the optimizer and the metrics. Most Tasks only
+# override ``__init__`` and ``forward``: the default ``step`` feeds ``forward``'s output
+# to ``loss_fn`` for training, validation and testing alike (override ``step``, or
+# Lightning's ``training_step`` and the others, for anything else).
 class RegressionTask(flash.Task):
     def __init__(self, num_inputs, learning_rate=0.001, metrics=None):
         # what kind of model do we want?
@@ -43,7 +61,13 @@ class RegressionTask(flash.Task):
         return self.model(x)
 
 
-# 3.b The Preprocess API (defined first: the DataModule uses it as a default argument)
+# %%
+# 3.b The Preprocess API
+# ----------------------
+# (Defined before the DataModule, which uses it as a default argument.) A Preprocess is a
+# set of hooks over the data path: ``load_data`` turns the stage's input into samples,
+# ``to_tensor_transform`` makes tensors of each one, and ``predict_``-prefixed hooks
+# handle raw rows at inference, so the trained Task predicts on raw data.
 class NumpyPreprocess(Preprocess):
     def load_data(self, data: tuple[ND, ND], dataset: AutoDataset) -> list[tuple[ND, float]]:
         if self.training:
@@ -63,7 +87,12 @@ class NumpyPreprocess(Preprocess):
         return torch.from_numpy(sample).float()
 
 
+# %%
 # 3.a The DataModule API
+# ----------------------
+# ``from_xy_dataset`` splits the arrays and hands each stage's input to the Preprocess
+# through :meth:`~skflash.DataModule.from_load_data_inputs`, which connects the
+# Preprocess to the DataModule (and so to the Task fitted on it).
 class NumpyDataModule(flash.DataModule):
     @classmethod
     def from_xy_dataset(
@@ -88,6 +117,12 @@ class NumpyDataModule(flash.DataModule):
         dm.num_inputs = dm.train_dataset.num_inputs
         return dm
 
+
+# %%
+# 4. Fitting and 5. Predicting
+# ----------------------------
+# The ``flash.Trainer`` is a Lightning Trainer; the fitted Task predicts raw rows (five
+# rows of the diabetes data here), one output tensor per row.
 
 PREDICT_ROWS = np.array(
     [

@@ -79,12 +79,16 @@ class LossCurveDisplay:
         Parameters
         ----------
         ax : matplotlib Axes, optional
+            Where to draw; a new figure when omitted.
         log_scale : bool, default=False
             A logarithmic loss axis.
+        **kwargs
+            Passed to ``ax.plot`` (line styles, colours).
 
         Returns
         -------
         display : LossCurveDisplay
+            The display, holding the figure, the axes and the lines drawn.
         """
         plt = _pyplot("LossCurveDisplay.plot")
         if ax is None:
@@ -121,12 +125,14 @@ class LossCurveDisplay:
             Anything with a ``history_`` of per-epoch dicts (``best_epoch_`` is used if
             present).
         ax : matplotlib Axes, optional
+            Where to draw; a new figure when omitted.
         **kwargs
             Passed to :meth:`plot`.
 
         Returns
         -------
         display : LossCurveDisplay
+            The display, holding the figure, the axes and the lines drawn.
         """
         _pyplot("LossCurveDisplay.from_estimator")
         check_is_fitted(estimator, "history_")

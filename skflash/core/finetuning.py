@@ -72,8 +72,11 @@ class FreezeUnfreeze(FlashBaseFinetuning):
 
 
 class UnfreezeMilestones(FlashBaseFinetuning):
-    """Freeze the backbone; unfreeze its last ``num_layers`` layers at the first milestone
-    epoch and the rest at the second."""
+    """Freeze the backbone, then unfreeze it in two steps.
+
+    Its last ``num_layers`` layers are unfrozen at the first milestone epoch and the rest
+    at the second.
+    """
 
     def __init__(
         self,

@@ -52,10 +52,16 @@ class FitLifecycle:
         return TaskSnapshot(self)
 
     def prepare_fit(self, log_epoch_metrics: bool = True) -> None:
-        """Ready the Task for a fit under a Trainer private to its owner (nothing reads
-        its step count, so fused steps may skip it), in training mode (Lightning keeps
-        the mode it finds). ``log_epoch_metrics=False`` skips Lightning's logging where
-        nothing reads the logged values."""
+        """Ready the Task for a fit under a Trainer private to its owner.
+
+        Nothing reads the Trainer's step count, so fused steps may skip it; the Task is
+        put in training mode (Lightning keeps the mode it finds).
+
+        Parameters
+        ----------
+        log_epoch_metrics : bool, default=True
+            False skips Lightning's logging where nothing reads the logged values.
+        """
         self.lean_steps = True
         self.log_epoch_metrics = log_epoch_metrics
         self.train()
@@ -69,9 +75,26 @@ class FitLifecycle:
         scheduler: Any = None,
         scheduler_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        """Train on from the current weights with these optimizer settings: the
-        Preprocess keeps the statistics it learned, and ``optimizer_state`` (of the last
-        fit) carries on when the optimizer is of the same class."""
+        """Train on from the current weights with these optimizer settings.
+
+        The Preprocess keeps the statistics it learned, and ``optimizer_state`` (of the
+        last fit) carries on when the optimizer is of the same class.
+
+        Parameters
+        ----------
+        optimizer : str or type
+            The optimizer's name or class.
+        optimizer_kwargs : dict
+            Its keyword arguments.
+        learning_rate : float
+            The learning rate.
+        optimizer_state : dict, optional
+            The state the last fit's optimizer ended with.
+        scheduler : str or type, optional
+            The learning-rate scheduler's name or class.
+        scheduler_kwargs : dict, optional
+            Its keyword arguments.
+        """
         same_optimizer = optimizer_class(self.optimizer) is optimizer_class(optimizer)
         self.optimizer = optimizer
         self.optimizer_kwargs = dict(optimizer_kwargs)
@@ -82,8 +105,20 @@ class FitLifecycle:
         self._keep_statistics()
 
     def finish_fit(self, trainer: Any) -> dict[str, Any] | None:
-        """Detach the Task from the fit's Trainer (and its data), put it in eval mode to
-        predict, and return the optimizer's state for a later continued fit."""
+        """Detach the Task from the fit's Trainer and its data, ready to predict.
+
+        The Task is put in eval mode.
+
+        Parameters
+        ----------
+        trainer : pytorch_lightning.Trainer
+            The Trainer that ran the fit.
+
+        Returns
+        -------
+        dict or None
+            The optimizer's state, for a later continued fit.
+        """
         state = trainer.optimizers[0].state_dict() if trainer.optimizers else None
         self.trainer = None
         self.eval()

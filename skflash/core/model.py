@@ -53,12 +53,15 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
     optimizer_kwargs : dict, optional
         Extra arguments for the optimizer class.
     scheduler : str, scheduler class or instance, or Lightning scheduler dict, optional
+        The learning-rate schedule.
     scheduler_kwargs : dict, optional
+        Extra arguments for the scheduler class.
     metrics : callable, list or dict, optional
         ``metric(y_hat, y)``; torchmetrics objects are copied for each stage so train,
         val and test never share state.
     learning_rate : float, default=1e-3
-    preprocess, postprocess : optional
+        The optimizer's learning rate.
+    preprocess, postprocess : Preprocess and Postprocess, optional
         Used by :meth:`predict`; replaced by a DataModule's own when fitted on one.
 
     Examples

@@ -86,8 +86,15 @@ class FlashRegistry:
         return sorted({entry["name"] for entry in self._entries})
 
     def available_keys(self) -> list[str]:
-        """The key of every entry, sorted; a key registered with several metadata sets
-        appears once per entry."""
+        """The key of every entry, sorted.
+
+        A key registered with several metadata sets appears once per entry.
+
+        Returns
+        -------
+        list of str
+            The keys.
+        """
         return sorted(entry["name"] for entry in self._entries)
 
     def __call__(

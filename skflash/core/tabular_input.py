@@ -27,18 +27,21 @@ def embedding_size(cardinality: int) -> int:
 class PeriodicEmbedding(nn.Module):
     """Each numeric feature ``x`` becomes ``[x, W cos(2 pi f x + phase) + b]``.
 
-    Learned frequencies (drawn from N(0, ``sigma``^2)), phases and a small linear map per
-    feature give the network smooth, high-frequency functions of each input, which plain
-    MLPs learn slowly (periodic embeddings in the manner of the tabular deep-learning
-    literature).
+    Learned frequencies (initially normal, of standard deviation ``sigma``), phases and a
+    small linear map per feature give the network smooth, high-frequency functions of each
+    input, which plain MLPs learn slowly (periodic embeddings in the manner of the tabular
+    deep-learning literature).
 
     Parameters
     ----------
     num_features : int
+        Numeric features embedded.
     frequencies : int, default=16
+        Learned frequencies per feature.
     out_features : int, default=3
         Learned values per feature, besides the feature itself.
     sigma : float, default=0.1
+        Standard deviation of the initial frequencies.
     """
 
     def __init__(

@@ -148,9 +148,15 @@ class CategoryCodes:
         return codes
 
     def code_tables(self) -> list[tuple[int, list, list[int]]]:
-        """Per categorical column: its position, its known values and their codes, the
-        mapping :meth:`encode` applies (any other value gets :data:`UNKNOWN`), for
-        encoders outside Python such as the ONNX graph."""
+        """The mapping :meth:`encode` applies, for encoders outside Python.
+
+        Any value not listed gets the code ``UNKNOWN``; the ONNX graph encodes with it.
+
+        Returns
+        -------
+        list of tuple
+            Per categorical column: its position, its known values and their codes.
+        """
         return [
             (position, list(known), list(range(UNKNOWN + 1, UNKNOWN + 1 + len(known))))
             for position, known in zip(self.columns, self.categories, strict=True)
@@ -167,19 +173,48 @@ class CategoryCodes:
         return frame.iloc[:, positions] if positions else np.zeros((len(frame), 0))
 
     def model_input(self, frame: pd.DataFrame, numeric: np.ndarray) -> np.ndarray:
-        """The model's input: the ``numeric`` values of ``frame``'s numeric columns, then
-        one code per categorical column, in ``numeric``'s dtype. Every path to the model
-        (fit, streamed blocks, predict, ``Task.predict``) encodes through this."""
+        """The model's input: numeric columns, then one code per categorical column.
+
+        Every path to the model (fit, streamed blocks, predict, ``Task.predict``) encodes
+        through this.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            The table, categorical columns included.
+        numeric : numpy.ndarray
+            The values of ``frame``'s numeric columns.
+
+        Returns
+        -------
+        numpy.ndarray
+            The numeric values then the codes, in ``numeric``'s dtype.
+        """
         return np.hstack([numeric, self.encode(frame).astype(numeric.dtype)])
 
     @classmethod
     def from_surveyed(
         cls, columns: Sequence[int], values: list[tuple[bool, list]], n_columns: int
     ) -> CategoryCodes:
-        """The codes of ``columns``, learned from the ``values`` seen in every block of
-        streamed rows (see :meth:`~skflash.data.row_blocks.RowBlocks.survey`: per column,
-        whether it is a pandas Categorical, and its categories or distinct values), so a
-        value first seen in a late block gets a code of its own."""
+        """The codes of ``columns``, learned from the values seen in every streamed block.
+
+        A value first seen in a late block gets a code of its own.
+
+        Parameters
+        ----------
+        columns : sequence of int
+            The positions of the categorical columns.
+        values : list of tuple
+            Per column, as ``RowBlocks.survey`` gathers them: whether it is a pandas
+            Categorical, and its categories or distinct values.
+        n_columns : int
+            The number of columns of the table.
+
+        Returns
+        -------
+        CategoryCodes
+            The learned codes.
+        """
         length = max(1, *(len(v) for _, v in values))
         frame = pd.DataFrame({i: [None] * length for i in range(n_columns)}, dtype=object)
         for position, (categorical, known) in zip(columns, values, strict=True):

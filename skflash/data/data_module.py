@@ -29,12 +29,14 @@ class DataModule(pl.LightningDataModule):
     train_dataset, val_dataset, test_dataset, predict_dataset : Dataset, optional
         The datasets of each stage; a loader exists only for those given.
     batch_size : int, default=1
+        Samples per batch.
     num_workers : int or None, default=0
         Loader worker processes; None uses one per CPU (``os.cpu_count()``), as Flash did.
     preprocess : Preprocess, optional
-        Defaults to ``preprocess_cls()``, built when first asked for.
+        The hooks that turned raw inputs into the datasets, adopted by the Task. Defaults
+        to ``preprocess_cls()``, built when first asked for.
     postprocess : Postprocess, optional
-        Defaults to ``postprocess_cls()``.
+        The hooks applied to the Task's predictions. Defaults to ``postprocess_cls()``.
     seed : int, optional
         Seeds the training loader's shuffling, so that two fits see the same order.
     fused_steps : bool, default=False
@@ -214,19 +216,26 @@ class DataModule(pl.LightningDataModule):
 
         Parameters
         ----------
-        train_load_data_input, val_load_data_input, test_load_data_input, predict_load_data_input
-            Passed to the stage's ``load_data`` hook.
-        preprocess, postprocess
-            The hooks. When omitted, those of a ``cls(**kwargs)`` without data: built
-            from :attr:`preprocess_cls` and :attr:`postprocess_cls`, or by a subclass's
-            own ``preprocess`` and ``postprocess`` properties.
+        train_load_data_input : object, optional
+            Passed to the training stage's ``load_data`` hook.
+        val_load_data_input, test_load_data_input, predict_load_data_input : object, optional
+            Passed to that stage's ``load_data`` hook.
+        preprocess : Preprocess, optional
+            The loading and transform hooks. When omitted, those of a ``cls(**kwargs)``
+            without data: built from :attr:`preprocess_cls`, or by a subclass's own
+            ``preprocess`` property.
+        postprocess : Postprocess, optional
+            The hooks applied to predictions. When omitted, built from
+            :attr:`postprocess_cls`, or by a subclass's own ``postprocess`` property.
         val_split : float, optional
             Fraction in (0, 1) of the training samples held out for validation (only when
             no validation input is given).
         seed : int, default=42
             Seeds ``val_split`` and the training shuffle: the same seed gives the same split.
-        batch_size, num_workers
-            As in the constructor.
+        batch_size : int, default=1
+            Samples per batch.
+        num_workers : int, default=0
+            Loader worker processes.
         iterable : bool, default=False
             Use :class:`IterableAutoDataset` (streams) instead of :class:`AutoDataset`.
         **kwargs

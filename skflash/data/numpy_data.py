@@ -51,11 +51,11 @@ class NumpyPreprocess(Preprocess):
         Centre and scale the target; :class:`NumpyPostprocess` undoes it on predictions.
     dtype : torch.dtype, default=torch.float32
         Floating dtype of the tensors the model receives.
-    target_dtype : torch.dtype, optional
-        Dtype of the target tensors (``torch.long`` for class indices); ``dtype`` if None.
     learn_statistics : bool, default=True
         Learn the feature count and scaling statistics from training data. Set it to
         False to keep the ones already learned (continued training on new data).
+    target_dtype : torch.dtype, optional
+        Dtype of the target tensors (``torch.long`` for class indices); ``dtype`` if None.
     categories : CategoryCodes, optional
         The categorical columns and their learned codes.
 
@@ -241,9 +241,21 @@ class NumpyPreprocess(Preprocess):
         return (self._inputs(x), self._scaled("y", y), *rest)
 
     def encode(self, x: Any) -> np.ndarray:
-        """``x`` as the model's input: a raw table (a DataFrame, or an object array) becomes
-        its numeric columns followed by the category codes; numeric arrays are taken as
-        already encoded."""
+        """``x`` as the model's input.
+
+        A raw table (a DataFrame, or an object array) becomes its numeric columns followed
+        by the category codes; numeric arrays are taken as already encoded.
+
+        Parameters
+        ----------
+        x : array-like or DataFrame
+            The rows.
+
+        Returns
+        -------
+        numpy.ndarray
+            The model's input.
+        """
         if self.categories is None or not (
             isinstance(x, pd.DataFrame) or np.asarray(x).dtype == object
         ):

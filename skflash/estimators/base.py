@@ -111,6 +111,7 @@ class BaseFlashEstimator(BaseEstimator):
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
+            The training rows: numbers, or a table with categorical columns.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Regression targets; or class labels of any type scikit-learn accepts, or a
             (n_samples, n_labels) 0/1 indicator matrix for multi-label classification.
@@ -254,9 +255,15 @@ class BaseFlashEstimator(BaseEstimator):
         ``probabilities`` and ``labels`` (classifier). The batch size is free. Needs
         ``pip install 'skflash[onnx]'``.
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write the graph.
+
         Returns
         -------
         path : str
+            The path written, for ``onnxruntime.InferenceSession(path)``.
         """
         check_is_fitted(self)
         from skflash.onnx_graph import export_onnx

@@ -175,7 +175,22 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     ) -> FlashClassifier:
         """Train for one epoch on ``X, y``, continuing from the current weights.
 
-        ``classes`` (all the labels ``y`` may hold) is required on the first call.
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The rows to train on.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a 0/1 indicator matrix for multi-label targets.
+        classes : array-like, optional
+            All the labels ``y`` may hold; required on the first call (except for
+            multi-label targets).
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights each sample's loss.
+
+        Returns
+        -------
+        self : FlashClassifier
+            The estimator, trained one more epoch.
         """
         if (
             not hasattr(self, "task_")
@@ -189,15 +204,35 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         return self._fit(X, y, sample_weight, incremental=True, max_epochs=1, classes=classes)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """The network's logits: shape (n_samples,) for binary targets (positive class),
-        else (n_samples, n_classes) or (n_samples, n_labels)."""
+        """The network's logits.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The rows to score.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n_samples,) for binary targets (the positive class's logit), else
+            (n_samples, n_classes) or (n_samples, n_labels).
+        """
         logits = self._forward(X)
         return logits.reshape(-1) if self._target.n_model_outputs == 1 else logits
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes); rows sum to one.
+        """Class probabilities.
 
-        For multi-label targets: one probability per label, shape (n_samples, n_labels).
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The rows to classify.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n_samples, n_classes), rows summing to one; for multi-label targets,
+            one probability per label, shape (n_samples, n_labels).
         """
         logits = self.decision_function(X)
         if self._target.multi_label:
@@ -208,7 +243,18 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         return softmax(logits, axis=1)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Logarithm of :meth:`predict_proba`, computed stably from the logits."""
+        """Logarithm of :meth:`predict_proba`, computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The rows to classify.
+
+        Returns
+        -------
+        numpy.ndarray
+            The log-probabilities, shaped as :meth:`predict_proba`'s.
+        """
         logits = self.decision_function(X)
         if self._target.multi_label:
             return log_expit(logits)
@@ -217,7 +263,18 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         return log_softmax(logits, axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
-        """The original labels (for multi-label targets, a 0/1 indicator matrix)."""
+        """Predict the original labels.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The rows to classify.
+
+        Returns
+        -------
+        numpy.ndarray
+            The labels, or for multi-label targets a 0/1 indicator matrix.
+        """
         logits = self.decision_function(X)
         if self._target.multi_label:
             return (logits > 0).astype(np.int64)

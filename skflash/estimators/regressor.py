@@ -146,11 +146,37 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         return tags
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> FlashRegressor:
-        """Train for one epoch on ``X, y``, continuing from the current weights."""
+        """Train for one epoch on ``X, y``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The rows to train on.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights each sample's loss.
+
+        Returns
+        -------
+        self : FlashRegressor
+            The estimator, trained one more epoch.
+        """
         return self._fit(X, y, sample_weight, incremental=True, max_epochs=1)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predict targets for ``X``: shape (n_samples,) when fitted on a 1-D ``y``."""
+        """Predict targets for ``X``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The rows to predict.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n_samples,) when fitted on a 1-D ``y``, else (n_samples, n_outputs).
+        """
         outputs = self._forward(X)
         return outputs.reshape(-1) if self._target.one_dimensional else outputs
 

@@ -154,12 +154,18 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         0.1,
         "float",
         (Real(0.0, 1.0, open_low=True, open_high=True),),
+        """
+        The fraction of the training rows held out to validate, with ``early_stopping``.
+        """,
     ),
     Parameter(
         "patience",
         10,
         "int",
         (Integer(1),),
+        """
+        Epochs without improvement of the validation loss before ``early_stopping`` stops.
+        """,
     ),
     Parameter(
         "standardize_inputs",
@@ -328,8 +334,8 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         """
         Make ``fit`` continue training the fitted network instead of starting anew: the
         optimizer's state carries on, and a fresh learning-rate schedule runs over
-        ``max_epochs``. (``partial_fit`` also keeps the optimizer's state, and trains at
-        the constant ``learning_rate``.)
+        ``max_epochs``. ``partial_fit`` also keeps the optimizer's state, and trains at
+        the constant ``learning_rate``.
         """,
     ),
 )

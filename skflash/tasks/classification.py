@@ -89,16 +89,19 @@ class ClassificationTask(TabularTask):
     Parameters
     ----------
     num_inputs : int
+        Features per sample.
     num_classes : int
         Classes (single-label) or labels (``multi_label=True``). Two classes use one logit.
     multi_label : bool, default=False
-    backbone, backbone_kwargs, backbone_width
+        Whether each sample holds several 0/1 labels.
+    backbone : str or nn.Module, default="linear"
+        As in :class:`~skflash.tasks.RegressionTask`.
+    backbone_kwargs : dict, optional
+        As in :class:`~skflash.tasks.RegressionTask`.
+    backbone_width : int, optional
         As in :class:`~skflash.tasks.RegressionTask`.
     loss_fn : callable, optional
         Defaults to cross-entropy (multiclass) or binary cross-entropy with logits.
-    label_smoothing : float, default=0.0
-        For the default loss: train against targets moved this much towards the uniform
-        distribution over the classes (for each label, towards 1/2).
     output : {"labels", "probabilities", "logits"}, default="labels"
         What :meth:`predict` returns, through :class:`ClassificationPostprocess`.
     categorical_cardinalities : list of int, optional
@@ -110,6 +113,9 @@ class ClassificationTask(TabularTask):
         Members of an ensemble of ``"mlp"`` or ``"linear"`` backbones and heads trained
         side by side, each on its own loss, their probabilities averaged at prediction (see
         :mod:`skflash.core.ensemble`).
+    label_smoothing : float, default=0.0
+        For the default loss: train against targets moved this much towards the uniform
+        distribution over the classes (for each label, towards 1/2).
     **task_kwargs
         Passed to :class:`~skflash.core.model.Task`.
 

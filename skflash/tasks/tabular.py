@@ -28,8 +28,23 @@ class TabularTask(Task):
         return members.k if isinstance(members, EnsembleMean) else 1
 
     def step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
-        """While training an ensemble, each member's outputs meet their own copy of the
-        targets (and weights): the loss is the mean of the members' losses."""
+        """The training, validation and test step, ensembles included.
+
+        While training an ensemble, each member's outputs meet their own copy of the
+        targets (and weights): the loss is the mean of the members' losses.
+
+        Parameters
+        ----------
+        batch : tuple
+            ``(x, y)`` or ``(x, y, sample_weight)``.
+        batch_idx : int
+            The batch's index in the epoch.
+
+        Returns
+        -------
+        dict
+            The loss, the logs and the outputs.
+        """
         k = self.n_ensemble
         if k > 1 and self.model.training:
             copies = (part.repeat(k, *[1] * (part.dim() - 1)) for part in batch[1:])
