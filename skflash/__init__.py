@@ -16,6 +16,7 @@ from pytorch_lightning import seed_everything
 from skflash.core.model import Task
 from skflash.core.trainer import Trainer
 from skflash.data.data_module import DataModule
+from skflash.skl2onnx_converters import install as _install_skl2onnx_converters
 
 __version__ = "0.3.0.dev0"
 
@@ -54,6 +55,9 @@ __all__ = [
     "Trainer",
     "seed_everything",
 ]
+
+
+_install_skl2onnx_converters()
 
 
 def __getattr__(name: str) -> Any:

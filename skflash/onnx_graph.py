@@ -17,6 +17,7 @@ import copy
 import io
 import logging
 import os
+import tempfile
 import warnings
 from typing import Any
 
@@ -96,7 +97,7 @@ class _ExportedModel(nn.Module):
         return positive, (positive > 0.5).long()  # multi-label
 
 
-def _export_network(module: nn.Module, width: int, path: str) -> Any:
+def _export_network(module: nn.Module, width: int, opset: int | None) -> Any:
     """Export ``module`` with one input ``encoded`` (batch, width), quietly."""
     onnx = _require_onnx()
     outputs = ["predictions"] if module.kind == "regression" else ["probabilities", "labels"]
@@ -116,11 +117,14 @@ def _export_network(module: nn.Module, width: int, path: str) -> Any:
                 output_names=outputs,
                 dynamic_shapes=({0: torch.export.Dim("batch")},),
                 verbose=False,
+                **({} if opset is None else {"opset_version": opset}),
             )
     finally:
         exporter.setLevel(level)
-    program.save(path)
-    return onnx.load(path)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "network.onnx")
+        program.save(path)
+        return onnx.load(path)
 
 
 def _with_category_inputs(model: Any, estimator: Any) -> Any:
@@ -214,12 +218,12 @@ def _with_label_values(model: Any, classes: np.ndarray) -> Any:
     return model
 
 
-def export_onnx(estimator: Any, path: str | os.PathLike) -> str:
-    """Write ``estimator`` (fitted) to ``path`` as one ONNX graph; return the path."""
+def onnx_model(estimator: Any, opset: int | None = None) -> Any:
+    """``estimator`` (fitted) as one ONNX ``ModelProto``; ``opset``: the default ONNX
+    domain's version (the exporter's own choice if None)."""
     onnx = _require_onnx()
     module = _ExportedModel(estimator)
-    path = os.fspath(path)
-    model = _export_network(module, estimator.task_.preprocess.num_inputs, path)
+    model = _export_network(module, estimator.task_.preprocess.num_inputs, opset)
     if module.kind in ("multiclass", "binary"):
         model = _with_label_values(model, np.asarray(estimator.classes_))
     if estimator._table.categories is not None:
@@ -229,5 +233,12 @@ def export_onnx(estimator: Any, path: str | os.PathLike) -> str:
         for node in model.graph.node:
             node.input[:] = ["numeric" if i == "encoded" else i for i in node.input]
     onnx.checker.check_model(model)
-    onnx.save(model, path)
+    return model
+
+
+def export_onnx(estimator: Any, path: str | os.PathLike) -> str:
+    """Write ``estimator`` (fitted) to ``path`` as one ONNX graph; return the path."""
+    model = onnx_model(estimator)
+    path = os.fspath(path)
+    _require_onnx().save(model, path)
     return path
