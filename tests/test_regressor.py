@@ -273,9 +273,9 @@ def test_quiet_by_default_and_verbose_prints_epochs(data, tmp_path, capfd, recwa
     assert len(recwarn) == 0
     assert list(tmp_path.iterdir()) == []
     FlashRegressor(max_epochs=2, verbose=1, random_state=0).fit(X, y)
-    out, err = capfd.readouterr()  # not a terminal: one line when the fit ends
-    assert out == "" and err.count("\n") == 1
-    assert err.startswith("FlashRegressor [") and "2/2 epochs  train_loss=" in err
+    out, err = capfd.readouterr()  # not a terminal: one line when the fit ends, no redraws
+    assert out == "" and err.count("\n") == 1 and "\r" not in err
+    assert err.startswith("FlashRegressor: 2/2 epochs in ") and "s  train_loss=" in err
 
 
 def test_diverging_fit_raises_clear_error(data):
@@ -358,6 +358,9 @@ def test_pickled_state_holds_arrays_not_torch_objects_and_leaves_the_model_alone
     )
 
 
+_SEEDED = {"random_state": 0, "learning_rate": 0.05}
+
+
 class _Terminal:
     """A stream that says it is a terminal and records what is written."""
 
@@ -374,15 +377,52 @@ class _Terminal:
         pass
 
 
-def test_verbose_progress_redraws_one_line_on_a_terminal(data, monkeypatch):
+def test_verbose_progress_is_one_live_bar_on_a_terminal(data, monkeypatch):
     X, y = data
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr("tqdm.std.tqdm.monitor_interval", 0)  # no monitor thread
     FlashRegressor(max_epochs=3, verbose=1, early_stopping=True, random_state=0).fit(X, y)
-    redraws = terminal.text.split("\r")[1:]
-    assert len(redraws) == 4 and terminal.text.endswith("\n")  # 3 epochs, then the last again
-    assert "1/3 epochs" in redraws[0] and "3/3 epochs" in redraws[-1]
-    assert "[" + "#" * 20 + "]" in redraws[-1] and "val_loss=" in redraws[-1]
+    redraws = [r for r in terminal.text.split("\r") if r]
+    assert len(redraws) >= 2 and terminal.text.count("\n") == 1  # one bar, redrawn in place
+    assert redraws[0].startswith("FlashRegressor:   0%") and "0/3" in redraws[0]
+    assert redraws[-1].startswith("FlashRegressor: 100%") and "3/3" in redraws[-1]
+    assert "val_loss=" in redraws[-1] and terminal.text.endswith("\n")
+
+
+class _NotebookBar:
+    """Records what a notebook's progress widget would be told."""
+
+    made: list[_NotebookBar] = []
+
+    def __init__(self, total=None, desc=None, **kwargs) -> None:
+        self.total, self.desc, self.n, self.postfix, self.closed = total, desc, 0, "", False
+        self.made.append(self)
+
+    def set_postfix_str(self, text, refresh=True) -> None:
+        self.postfix = text
+
+    def update(self, n=1) -> None:
+        self.n += n
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_verbose_progress_is_a_live_widget_in_a_notebook(data, monkeypatch, capfd):
+    X, y = data
+    monkeypatch.setattr("tqdm.autonotebook.tqdm", _NotebookBar)  # tqdm.auto's notebook choice
+    monkeypatch.setattr("tqdm.auto.tqdm", _NotebookBar)
+    _NotebookBar.made.clear()
+    FlashRegressor(max_epochs=20, verbose=1, early_stopping=True, patience=1, **_SEEDED).fit(X, y)
+    (bar,) = _NotebookBar.made
+    assert bar.desc == "FlashRegressor" and bar.closed and bar.n > 0
+    assert bar.total == bar.n < 20  # stopped early: the bar ends full, at the last epoch
+    assert "train_loss=" in bar.postfix and "val_loss=" in bar.postfix
+    assert capfd.readouterr() == ("", "")  # the widget shows it: nothing printed besides
 
 
 def test_state_of_an_earlier_version_with_the_task_whole_still_loads(data):

@@ -122,12 +122,25 @@ class BestWeights(Callback):
             pl_module.load_state_dict(self.best_state)
 
 
-class EpochProgress(Callback):
-    """One progress bar over the epochs with the latest losses (``verbose=1``).
+def live_bar_class(stream: Any) -> type | None:
+    """The progress bar class for ``stream``: tqdm.auto's choice in a notebook (a widget),
+    tqdm's text bar on a terminal, None elsewhere (a log file, a CI job), where a bar's
+    redraws would pile up as lines."""
+    from tqdm import autonotebook, std
+    from tqdm.auto import tqdm as auto_tqdm
 
-    On a terminal the bar is redrawn in place each epoch; elsewhere (a log file, a CI
-    job, a notebook's captured output) one line is written when the fit ends, so logs
-    do not fill with an epoch per line.
+    if autonotebook.tqdm is not std.tqdm:  # tqdm.auto found a notebook
+        return auto_tqdm
+    isatty = getattr(stream, "isatty", None)
+    return std.tqdm if isatty and isatty() else None
+
+
+class EpochProgress(Callback):
+    """Progress over the epochs with the latest losses (``verbose=1``).
+
+    On a terminal and in a notebook one live bar (``tqdm.auto``) is updated each epoch;
+    elsewhere (a log file, a CI job) one summary line is written when the fit ends, so
+    logs do not fill with redraws.
 
     Parameters
     ----------
@@ -138,41 +151,53 @@ class EpochProgress(Callback):
     """
 
     ignores_steps = True
-    width = 20
 
     def __init__(self, name: str, stream: Any = None) -> None:
         self.name = name
         self.stream = stream
         self._start = 0.0
         self._line = ""
+        self._bar: Any = None
 
     def _out(self) -> Any:
         return self.stream if self.stream is not None else sys.stderr
 
-    def _live(self) -> bool:
-        isatty = getattr(self._out(), "isatty", None)
-        return bool(isatty and isatty())
-
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start = time.perf_counter()
         self._line = ""
+        bar = live_bar_class(self._out()) if trainer.is_global_zero else None
+        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        if bar is not None:
+            self._bar = bar(total=total, desc=self.name, unit="epoch", file=self._out())
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logged = {**trainer.callback_metrics, **getattr(pl_module, "epoch_metrics", {})}
         values = {
             name: _scalar(value) for name, value in sorted(_epoch_values(logged, pl_module).items())
         }
-        done, total = trainer.current_epoch + 1, trainer.max_epochs
-        filled = round(self.width * done / total) if total and total > 0 else 0
-        bar = "#" * filled + "." * (self.width - filled)
         losses = "  ".join(f"{name}={value:.4g}" for name, value in values.items())
+        done, total = trainer.current_epoch + 1, trainer.max_epochs
         elapsed = time.perf_counter() - self._start
-        self._line = f"{self.name} [{bar}] {done}/{total} epochs  {losses}  {elapsed:.1f}s"
-        if self._live():
-            self._out().write("\r" + self._line)
-            self._out().flush()
+        self._line = f"{self.name}: {done}/{total} epochs in {elapsed:.1f}s  {losses}"
+        if self._bar is not None:
+            self._bar.set_postfix_str(losses, refresh=False)
+            self._bar.update(1)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, error: Any) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._line:
-            self._out().write(("\r" if self._live() else "") + self._line + "\n")
+        if self._bar is not None:
+            if self._bar.total is not None and self._bar.n < self._bar.total:
+                self._bar.total = self._bar.n  # stopped early: a finished bar, not a failed one
+                self._bar.refresh()
+            self._bar.close()
+            self._bar = None
+        elif self._line and trainer.is_global_zero:
+            self._out().write(self._line + "\n")
             self._out().flush()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_bar": None}  # a bar is not sent to other processes

@@ -320,8 +320,9 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         "int",
         (Options((0, 1, 2, False, True)),),
         """
-        0: silent; 1: a progress bar over the epochs with the latest losses, on stderr
-        (redrawn in place on a terminal; elsewhere one line when the fit ends); 2:
+        0: silent; 1: one live progress bar over the epochs with the latest losses
+        (``tqdm.auto``: on stderr in a terminal, a widget in a notebook; elsewhere, as in
+        a log file, one summary line when the fit ends); 2:
         Lightning's own progress bar, model summary and messages. No files are written
         at any level unless a logger (``trainer__logger``) or a ModelCheckpoint is passed.
         """,
