@@ -149,3 +149,17 @@ def test_a_task_whose_required_argument_is_missing_says_how_to_pass_it(diabetes_
         FlashRegressor(task=NeedsWidth, max_epochs=1).fit(X, y)
     reg = FlashRegressor(task=NeedsWidth, task__width=4, max_epochs=1).fit(X, y)
     assert reg.predict(X[:2]).shape == (2,)
+
+
+def test_the_estimators_early_stopping_serves_a_users_task(diabetes_xy):
+    X, y = diabetes_xy
+    reg = FlashRegressor(
+        task=RegressionTask,
+        task__learning_rate=0.05,
+        early_stopping=True,
+        patience=3,
+        max_epochs=300,
+        random_state=0,
+    ).fit(X, y)
+    assert reg.n_iter_ < 300 and reg.best_epoch_ is not None
+    assert {"train_loss", "val_loss"} <= set(reg.history_[-1])
