@@ -16,7 +16,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
-from lightning_utilities.core.apply_func import apply_to_collection
 from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import nn
 from torch.optim import Optimizer
@@ -35,6 +34,7 @@ from skflash.data.auto_dataset import AutoDataset
 from skflash.data.batch_loader import BatchChunk
 from skflash.data.pipeline import DataPipeline
 from skflash.data.process import Postprocess, Preprocess
+from skflash.data.tensors import floats_as
 
 STAGES = ("train", "val", "test")
 
@@ -137,8 +137,7 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
             del self.hparams[key]  # checkpoints keep plain values only
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickles without the last fit's epoch values (tensors on the training device)
-        or its Trainer."""
+        """Pickles without the last fit's epoch values or its Trainer."""
         state = super().__getstate__()
         state.pop("epoch_metrics", None)
         state.pop("_epoch_totals", None)
@@ -306,14 +305,11 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
         return [optimizer], [self._scheduler_for(optimizer)]
 
     def _scheduler_for(self, optimizer: Optimizer) -> Any:
-        """The scheduler as ``configure_optimizers`` lists it: the scheduler itself, or
-        Lightning's dict where it needs one (a given dict; ``monitor`` for plateaus)."""
-        if isinstance(self.scheduler, dict):
-            return self.scheduler
-        if isinstance(self.scheduler, (str, type)):
-            scheduler = scheduler_class(self.scheduler)(optimizer, **self.scheduler_kwargs)
-        else:
-            scheduler = self.scheduler
+        """The scheduler as listed: itself, or Lightning's dict where it needs one (a
+        given dict; ``monitor`` for plateaus)."""
+        scheduler = self.scheduler
+        if isinstance(scheduler, (str, type)):
+            scheduler = scheduler_class(scheduler)(optimizer, **self.scheduler_kwargs)
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             return {"scheduler": scheduler, "monitor": "val_loss"}
         return scheduler
@@ -356,7 +352,7 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
                         floating = batch.is_floating_point() and dtype.is_floating_point
                         batch = batch.to(device, dtype if floating else None)
                     else:
-                        batch = _floats_as(move_data_to_device(batch, device), dtype)
+                        batch = floats_as(move_data_to_device(batch, device), dtype)
                     if device_transform is not None:
                         batch = device_transform(batch)
                     yield pipeline.postprocess_batch(self(batch))
@@ -400,12 +396,3 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
         pre = restored(saved["preprocess"], self.preprocess, Preprocess)
         post = restored(saved["postprocess"], self.postprocess, Postprocess)
         self.data_pipeline = DataPipeline(pre, post)
-
-
-def _floats_as(batch: Any, dtype: torch.dtype) -> Any:
-    """Floating tensors of ``batch`` in the model's floating dtype."""
-    if not dtype.is_floating_point:
-        return batch
-    return apply_to_collection(
-        batch, torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t
-    )

@@ -88,6 +88,26 @@ class RegressionTargets:
         return self.n_outputs
 
 
+class SingleTarget(RegressionTargets):
+    """One numeric target, for a model that predicts one (a Task of the user's own that
+    is not told a number of outputs): a column vector is taken as 1-D, with scikit-learn's
+    DataConversionWarning; several columns are refused."""
+
+    @classmethod
+    def learn(cls, y: np.ndarray, classes: Any = None) -> SingleTarget:
+        if _n_columns(y) > 1:
+            raise ValueError(
+                f"y has {_n_columns(y)} target columns, but this Task predicts one: its "
+                "constructor takes no number of outputs (an argument such as num_outputs). "
+                "Fit one target, or add such an argument to the Task."
+            )
+        return cls(True, 1)
+
+    def encode(self, y: np.ndarray, classes: Any = None) -> np.ndarray:
+        super().encode(y)
+        return column_or_1d(y, warn=True)
+
+
 class ClassLabels:
     """Class labels as codes: ``searchsorted`` positions in the sorted ``classes``.
 
@@ -220,3 +240,21 @@ class ClassLabels:
         if self.multi_label:
             return "multilabel"
         return "binary" if self.n_model_outputs == 1 else "multiclass"
+
+
+class ClassIndices(ClassLabels):
+    """Class labels as class indices for any number of classes, two included: what a
+    user's own classification Task gets (``num_classes`` logits against index targets, as
+    Flash's classification tasks had). Multi-label targets stay 0/1 per label."""
+
+    def encode(self, y: np.ndarray, classes: Any = None) -> np.ndarray:
+        codes = super().encode(y, classes)
+        return codes if self.multi_label else codes.astype(np.int64)
+
+    def tensor_dtype(self, dtype: torch.dtype) -> torch.dtype:
+        return dtype if self.multi_label else torch.long
+
+    @property
+    def n_model_outputs(self) -> int:
+        """One logit per class or label."""
+        return len(self.classes)

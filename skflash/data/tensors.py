@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightning_utilities.core.apply_func import apply_to_collection
 
 _CHUNK_ROWS = 16384
 
@@ -96,3 +97,12 @@ class BatchTensors:
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise ValueError(_TOO_LARGE.format(dtype=str(tensor.dtype).removeprefix("torch.")))
         return tensors
+
+
+def floats_as(batch: Any, dtype: torch.dtype) -> Any:
+    """Floating tensors of ``batch`` (any collection) in the model's floating ``dtype``."""
+    if not dtype.is_floating_point:
+        return batch
+    return apply_to_collection(
+        batch, torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t
+    )

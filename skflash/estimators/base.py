@@ -15,10 +15,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from skflash.core.model import Task
+from skflash.data.process import Postprocess
 from skflash.data.tables import TableEncoder
 from skflash.data.targets import ClassLabels, RegressionTargets
 from skflash.data.training_rows import RowRules, TrainingRows, training_rows
-from skflash.estimators import fit_plan, routing
+from skflash.estimators import fit_plan, routing, user_task
 from skflash.estimators.assembly import datamodule_for, preprocess_for, seeded_task, task_arguments
 from skflash.estimators.parameters import Parameter, with_parameters_section
 from skflash.estimators.persistence import load_state, saved_state
@@ -71,13 +72,17 @@ class BaseFlashEstimator(BaseEstimator):
             )
 
     def _store_routed(self, kwargs: dict[str, Any], kind: type = TypeError) -> None:
-        """Store each routed ``component__arg`` under its own name; refuse other names."""
+        """Keep each routed ``component__arg`` (in a private mapping, so that the
+        estimator's public attributes are its signature's); refuse other names."""
         names = [p.name for p in self._parameters]
         for key in kwargs:
             if not routing.is_routed(key) and key != _VAR_KEYWORD:
                 routing.refuse_unknown(type(self).__name__, key, names, kind)
-        for key, value in kwargs.items():
-            setattr(self, key, value)
+        if _VAR_KEYWORD in kwargs:
+            self.kwargs = kwargs[_VAR_KEYWORD]
+        routed = {k: v for k, v in kwargs.items() if k != _VAR_KEYWORD}
+        if routed:  # a new mapping: copies of an estimator never share one
+            self._routed = {**getattr(self, "_routed", {}), **routed}
 
     # ------------------------------------------------------------------ parameters
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -164,7 +169,7 @@ class BaseFlashEstimator(BaseEstimator):
         params = fit_plan.checked_params(self)
         plan = fit_plan.plan_fit(params, continuing, max_epochs)
         rules = RowRules(
-            targets=self._targets,
+            targets=self._target_kind(params),
             table=self._table if continuing else None,
             target=self._target if continuing else None,
             categorical_features=params["categorical_features"],
@@ -178,7 +183,13 @@ class BaseFlashEstimator(BaseEstimator):
         rows = training_rows(self, X, y, sample_weight, rules)
         fit_plan.check_codes_fit(rows.table.categories, params["precision"])
         with quiet_fit(int(params["verbose"])):
-            if continuing:
+            if continuing and params["task"] is not None:
+                task = self.task_
+                task.continue_training(
+                    **user_task.continue_arguments(task, params),
+                    optimizer_state=self._optimizer_state,
+                )
+            elif continuing:
                 task = self.task_
                 lr_schedule = params["lr_schedule"] if plan.scheduled else None
                 task.continue_training(
@@ -208,20 +219,41 @@ class BaseFlashEstimator(BaseEstimator):
         Preprocess it trains through."""
         network = {k: v for k, v in params.items() if k not in _NOT_NETWORK}
         network.update(n_inputs=rows.n_inputs, epochs=plan.epochs)
-        arguments = functools.partial(
-            task_arguments,
-            params,
-            rows.n_inputs,
-            rows.target.n_model_outputs,
-            rows.table.categories,
-            plan.epochs,
-            self._auto_ensemble,
+        task = seeded_task(
+            lambda: self._built_task(
+                params, rows.n_inputs, rows.target, rows.table.categories, plan.epochs
+            ),
+            plan.init_seed,
         )
-        task = seeded_task(lambda: self._new_task(arguments(), rows.target, params), plan.init_seed)
         task.preprocess = preprocess_for(task, rows, params, self._standardize_target())
         task.to(task.preprocess.dtype)
         self._network_params = network  # what rebuilds this network when unpickled
         return task
+
+    def _built_task(
+        self,
+        params: dict[str, Any],
+        n_inputs: int,
+        target: RegressionTargets | ClassLabels,
+        categories: Any,
+        epochs: int,
+    ) -> Task:
+        """The fit's Task: the user's own (``task=``), else this estimator's built-in one
+        from the shared arguments; also what rebuilds a pickled model."""
+        if params.get("task") is not None:
+            classes = None if self._targets is RegressionTargets else target.n_model_outputs
+            return user_task.build_task(
+                params,
+                n_inputs,
+                target.n_model_outputs,
+                classes,
+                self._user_postprocess(),
+                type(self).__name__,
+            )
+        arguments = task_arguments(
+            params, n_inputs, target.n_model_outputs, categories, epochs, self._auto_ensemble
+        )
+        return self._new_task(arguments, target, params)
 
     def _keep(self, task: Task, rows: TrainingRows, outcome: FitOutcome, continuing: bool) -> None:
         """What the fit learned, as the estimator's attributes."""
@@ -281,6 +313,14 @@ class BaseFlashEstimator(BaseEstimator):
     # ------------------------------------------------------------------ subclass hooks
     def _standardize_target(self) -> bool:
         return False
+
+    def _target_kind(self, params: dict[str, Any]) -> type[RegressionTargets] | type[ClassLabels]:
+        """How the target is encoded for the Task being trained."""
+        return self._targets
+
+    def _user_postprocess(self) -> Postprocess:
+        """The Postprocess a user's Task predicts through (model outputs as they are)."""
+        return Postprocess()
 
     def _learned_target(self, target: RegressionTargets | ClassLabels) -> None:
         """Set the public attributes that describe the fitted target."""

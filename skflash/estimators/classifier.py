@@ -15,7 +15,8 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import type_of_target
 from torch import nn
 
-from skflash.data.targets import ClassLabels
+from skflash.core.model import Task
+from skflash.data.targets import ClassIndices, ClassLabels
 from skflash.estimators.base import BaseFlashEstimator
 from skflash.estimators.parameters import (
     InstanceOf,
@@ -110,6 +111,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     def __init__(
         self,
         *,
+        task: type[Task] | None = None,
         backbone: str | type[nn.Module] | nn.Module = "mlp",
         loss: Literal["auto"] | Callable = "auto",
         label_smoothing: float = 0.1,
@@ -137,6 +139,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         class_weight: dict | Literal["balanced"] | None = None,
         **kwargs: Any,
     ) -> None:
+        self.task = task
         self.backbone = backbone
         self.loss = loss
         self.label_smoothing = label_smoothing
@@ -218,7 +221,11 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
             (n_samples, n_classes) or (n_samples, n_labels).
         """
         logits = self._forward(X)
-        return logits.reshape(-1) if self._target.n_model_outputs == 1 else logits
+        if self._target.n_model_outputs == 1:
+            return logits.reshape(-1)
+        if len(self.classes_) == 2 and not self._target.multi_label:
+            return logits[:, 1] - logits[:, 0]  # two logits (a Task of your own): the margin
+        return logits
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities.
@@ -283,6 +290,9 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         return self.classes_[np.argmax(logits, axis=1)]
 
     # ------------------------------------------------------------------ subclass hooks
+    def _target_kind(self, params: dict[str, Any]) -> type[ClassLabels]:
+        return ClassLabels if params["task"] is None else ClassIndices
+
     def _learned_target(self, target: ClassLabels) -> None:
         self.classes_ = target.classes
 

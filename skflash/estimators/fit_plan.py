@@ -20,6 +20,7 @@ from skflash.core.trainer import Trainer
 from skflash.data.categories import CategoryCodes
 from skflash.estimators import routing
 from skflash.estimators.parameters import InvalidParameterError, Parameter, check_parameters
+from skflash.estimators.user_task import check_task_params, refuse_module_as_backbone
 
 #: Trainer arguments the estimator sets from its own parameters.
 OWN_TRAINER_ARGS = ("max_epochs", "accelerator", "devices", "precision", "callbacks")
@@ -45,6 +46,10 @@ def checked_params(estimator: Any, table: tuple[Parameter, ...] | None = None) -
     if "kwargs" in vars(estimator):  # the one unknown keyword kept until now (see base.py)
         routing.refuse_unknown(type(estimator).__name__, "kwargs", [p.name for p in table])
     params = check_parameters(estimator, table)
+    refuse_module_as_backbone(type(estimator).__name__, params["backbone"])
+    params["task_kwargs"] = routing.routed(estimator, "task__")
+    if params.get("task") is not None:
+        check_task_params(estimator, params, {p.name: p.default for p in table})
     optimizer = optimizer_class(params["optimizer"])  # unknown names get the closest
     check_supported(optimizer)
     if params["learning_rate"] == "auto":

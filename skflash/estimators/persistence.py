@@ -19,8 +19,9 @@ from skflash.core.model import Task
 from skflash.data.categories import CategoryCodes
 from skflash.data.numpy_data import NumpyPreprocess
 from skflash.data.tables import TableEncoder
-from skflash.data.targets import ClassLabels, RegressionTargets
-from skflash.estimators.assembly import seeded_task, task_arguments, trainable_count
+from skflash.data.targets import ClassIndices, ClassLabels, RegressionTargets
+from skflash.estimators.assembly import seeded_task, trainable_count
+from skflash.estimators.routing import is_routed
 
 
 def as_array(tensor: torch.Tensor) -> np.ndarray:
@@ -56,7 +57,7 @@ def saved_state(state: dict[str, Any]) -> dict[str, Any]:
         }
     elif isinstance(target, ClassLabels):
         state["_target"] = {
-            "kind": "labels",
+            "kind": "indices" if isinstance(target, ClassIndices) else "labels",
             "classes": target.classes,
             "multi_label": target.multi_label,
         }
@@ -99,7 +100,8 @@ def _helpers(state: dict[str, Any]) -> None:
         if target["kind"] == "regression":
             state["_target"] = RegressionTargets(target["one_dimensional"], target["n_outputs"])
         else:
-            state["_target"] = ClassLabels(np.asarray(target["classes"]), target["multi_label"])
+            kind = ClassIndices if target["kind"] == "indices" else ClassLabels
+            state["_target"] = kind(np.asarray(target["classes"]), target["multi_label"])
     if state.get("_optimizer_state") is not None:
         state["_optimizer_state"] = apply_to_collection(
             state["_optimizer_state"], np.ndarray, torch.from_numpy
@@ -110,6 +112,10 @@ def load_state(estimator: Any, state: dict[str, Any]) -> dict[str, Any]:
     """The live state of ``estimator`` from a saved one (this version's or 0.2's): the
     fitted helpers rebuilt, and the Task rebuilt around its saved weights."""
     state = dict(state)
+    state.setdefault("task", None)  # saved before task= existed
+    routed = {k: state.pop(k) for k in list(state) if is_routed(k)}  # once kept as attributes
+    if routed:
+        state["_routed"] = {**routed, **state.get("_routed", {})}
     _from_0_2(state, type(estimator).__name__)
     _helpers(state)
     saved = state.get("task_")
@@ -126,15 +132,9 @@ def rebuilt_task(estimator: Any, state: dict[str, Any], saved: dict[str, Any]) -
     table, target = state["_table"], state["_target"]
 
     def build() -> Task:
-        arguments = task_arguments(
-            params,
-            params["n_inputs"],
-            target.n_model_outputs,
-            table.categories,
-            params["epochs"],
-            estimator._auto_ensemble,
+        return estimator._built_task(
+            params, params["n_inputs"], target, table.categories, params["epochs"]
         )
-        return estimator._new_task(arguments, target, params)
 
     task = seeded_task(build, None)
     task.preprocess = NumpyPreprocess()

@@ -13,10 +13,13 @@ from pytorch_lightning.callbacks import Callback
 from sklearn.base import RegressorMixin
 from torch import nn
 
-from skflash.data.targets import RegressionTargets
+from skflash.core.model import Task
+from skflash.data.numpy_data import NumpyPostprocess
+from skflash.data.targets import RegressionTargets, SingleTarget
 from skflash.estimators.base import BaseFlashEstimator
 from skflash.estimators.parameters import Boolean, Options, Parameter, Satisfies, with_own
 from skflash.estimators.shared_parameters import SHARED_PARAMETERS
+from skflash.estimators.user_task import takes_outputs
 from skflash.tasks.regression import REGRESSION_LOSSES, RegressionTask, regression_loss
 
 
@@ -88,6 +91,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     def __init__(
         self,
         *,
+        task: type[Task] | None = None,
         backbone: str | type[nn.Module] | nn.Module = "mlp",
         loss: str | Callable = "mse",
         optimizer: str | type[torch.optim.Optimizer] = "adamw",
@@ -114,6 +118,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
+        self.task = task
         self.backbone = backbone
         self.loss = loss
         self.optimizer = optimizer
@@ -142,7 +147,8 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
+        # a Task of your own predicts several targets when it is told how many
+        tags.target_tags.multi_output = self.task is None or takes_outputs(self.task)
         return tags
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> FlashRegressor:
@@ -183,6 +189,13 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     # ------------------------------------------------------------------ subclass hooks
     def _standardize_target(self) -> bool:
         return bool(self.standardize_target)
+
+    def _target_kind(self, params: dict[str, Any]) -> type[RegressionTargets]:
+        task = params["task"]
+        return RegressionTargets if task is None or takes_outputs(task) else SingleTarget
+
+    def _user_postprocess(self) -> NumpyPostprocess:
+        return NumpyPostprocess()  # undoes the target's scaling
 
     def _learned_target(self, target: RegressionTargets) -> None:
         self.n_outputs_ = target.n_outputs

@@ -1,7 +1,9 @@
-"""Routed parameters: ``backbone__<arg>``, ``optimizer__<arg>`` and ``trainer__<arg>``.
+"""Routed parameters: ``task__<arg>``, ``backbone__<arg>``, ``optimizer__<arg>`` and
+``trainer__<arg>``.
 
 They are ordinary estimator parameters to scikit-learn (``get_params``, ``set_params``,
-``clone``, grids), stored as attributes named exactly as given.
+``clone``, grids), kept in the estimator's private ``_routed`` mapping under the names
+given.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-PREFIXES = ("backbone__", "optimizer__", "trainer__")
+PREFIXES = ("task__", "backbone__", "optimizer__", "trainer__")
 
 
 def is_routed(name: str) -> bool:
@@ -43,7 +45,8 @@ def refuse_unknown(owner: str, name: str, params: list[str], kind: type = TypeEr
     suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
     raise kind(
         f"{owner} got an unexpected keyword argument {name!r}.{suggestion} "
-        f"Arguments for the backbone, optimizer or Lightning Trainer go in as "
+        f"Arguments for a Task of your own, the backbone, optimizer or Lightning Trainer go "
+        f"in as "
         f"{', '.join(p + '<arg>' for p in PREFIXES)}."
     )
 
@@ -62,13 +65,13 @@ def routed(estimator: Any, prefix: str) -> dict[str, Any]:
     numpy scalars as Python numbers."""
     return {
         key[len(prefix) :]: plain(value)
-        for key, value in vars(estimator).items()
-        if key.startswith(prefix) and is_routed(key)
+        for key, value in routed_params(estimator).items()
+        if key.startswith(prefix)
     }
 
 
 def routed_params(estimator: Any) -> dict[str, Any]:
-    return {key: value for key, value in vars(estimator).items() if is_routed(key)}
+    return dict(getattr(estimator, "_routed", {}))
 
 
 @functools.lru_cache(maxsize=256)

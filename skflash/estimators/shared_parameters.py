@@ -14,6 +14,7 @@ from pytorch_lightning.accelerators import Accelerator
 from pytorch_lightning.callbacks import Callback
 from torch import nn
 
+from skflash.core.model import Task
 from skflash.estimators.parameters import (
     Boolean,
     InstanceOf,
@@ -53,7 +54,32 @@ _OPTIMIZER_HINT = (
 )
 _RANDOM_STATE_HINT = "Use an integer to make fits reproducible."
 
+_TASK_HINT = (
+    "Pass the class of a skflash Task (e.g. the tutorial's RegressionTask), not an "
+    "instance: the estimator builds it at each fit, with its arguments as task__<arg>."
+)
+
 SHARED_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "task",
+        None,
+        "skflash.Task class or None",
+        (Options((None,)), SubclassOf(Task, "a skflash.Task class")),
+        """
+        A Task of your own (a subclass of :class:`skflash.Task`, such as the tutorial's
+        ``RegressionTask``) to train instead of the built-in network. It keeps its own
+        model, loss, optimizer, learning rate, scheduler, metrics and ``step``; its
+        constructor gets the number of input features (as ``num_inputs``,
+        ``num_features``...), of outputs (``num_outputs``...) or of classes
+        (``num_classes``...) where it asks for them, and ``task__<arg>`` parameters for the
+        rest. The estimator keeps validation, scaling, encoding, the Trainer, early
+        stopping, history and pickling. ``backbone``, ``loss``, ``optimizer``,
+        ``learning_rate``, ``weight_decay``, ``numeric_embedding``, ``n_ensemble`` (and
+        ``label_smoothing``) then stay at their defaults, and ``lr_schedule`` does not
+        apply (the Task's own scheduler runs, if it has one).
+        """,
+        _TASK_HINT,
+    ),
     Parameter(
         "backbone",
         "mlp",
