@@ -1,13 +1,14 @@
 """Export a fitted estimator as one ONNX graph: preprocessing, network and outputs.
 
 The graph takes the numeric columns as one float32 tensor ``numeric`` (in the training
-order of the numeric columns) and, when the model has categorical columns, each of them as
-a string tensor of shape (n, 1) named after its column, holding ``str(value)`` (whole
-floats as integers: ``"2"`` for 2.0; bools as ``"True"``/``"False"``); a ``LabelEncoder``
-node turns the strings into the learned codes (unseen or missing: the reserved code). Then come the
-learned scaling, the network, and the outputs: ``predictions`` for a regressor (in the
-target's units); ``probabilities`` and ``labels`` for a classifier. The batch dimension
-is dynamic. Needs the ``onnx`` extra (``onnx``, ``onnxscript``).
+order of the numeric columns; NaN for a missing number, filled and flagged in the graph)
+and, when the model has categorical columns, each of them as a string tensor of shape
+(n, 1) named after its column, holding ``str(value)`` (whole floats as integers: ``"2"``
+for 2.0; bools as ``"True"``/``"False"``); a ``LabelEncoder`` node turns the strings into
+the learned codes (unseen or missing: the reserved code). Then come the learned scaling,
+the network, and the outputs: ``predictions`` for a regressor (in the target's units);
+``probabilities`` and ``labels`` for a classifier. The batch dimension is dynamic. Needs
+the ``onnx`` extra (``onnx``, ``onnxscript``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 
 from skflash.data.categories import UNKNOWN
+from skflash.data.missing_values import filled
 from skflash.data.scaling import smooth_clip
 
 #: Opset of the ``ai.onnx.ml`` domain used for LabelEncoder (string keys, integer values).
@@ -68,6 +70,7 @@ class _ExportedModel(nn.Module):
         self.register_buffer("shift", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("factor", torch.as_tensor(factor, dtype=torch.float32))
         self.clip_columns = width - preprocess.num_codes
+        self.register_buffer("indicators", torch.tensor(preprocess.indicators, dtype=torch.long))
         self.robust = preprocess.standardize_inputs == "robust"
         self.kind = estimator._target.onnx_kind
         post = task.postprocess
@@ -84,7 +87,7 @@ class _ExportedModel(nn.Module):
         x = (x - self.shift) * self.factor
         if self.robust:
             x = smooth_clip(x, self.clip_columns)
-        out = self.network(x)
+        out = self.network(filled(x, self.clip_columns, self.indicators))
         if self.kind == "regression":
             return out * self.y_scale + self.y_mean
         if self.kind == "multiclass":

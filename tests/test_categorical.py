@@ -85,11 +85,15 @@ def test_columns_that_change_between_fit_and_predict_get_clear_errors():
         reg.predict(X[["color", "size", "shop", "sale"]])
 
 
-def test_numeric_columns_still_refuse_nan_with_categorical_columns_present():
+def test_numeric_columns_take_nan_with_categorical_columns_present():
     X, y = _table()
     X.loc[3, "size"] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        FlashRegressor(**FAST).fit(X, y)
+    reg = FlashRegressor(**FAST).fit(X, y)
+    assert reg._table.missing == [0]  # "size", the first numeric column
+    assert np.isfinite(reg.predict(X)).all()
+    X.loc[4, "size"] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        reg.predict(X)
 
 
 def test_explicit_columns_by_name_and_by_position_on_arrays():

@@ -16,6 +16,7 @@ import torch
 
 from skflash.data.categories import CategoryCodes
 from skflash.data.data_module import DataModule
+from skflash.data.missing_values import filled
 from skflash.data.process import Postprocess, Preprocess
 from skflash.data.row_blocks import BlockStream
 from skflash.data.samples import ArraySamples
@@ -58,6 +59,10 @@ class NumpyPreprocess(Preprocess):
         Dtype of the target tensors (``torch.long`` for class indices); ``dtype`` if None.
     categories : CategoryCodes, optional
         The categorical columns and their learned codes.
+    indicators : sequence of int, default=()
+        Numeric columns (positions among them) that get a 0/1 missing-value input after
+        the numeric ones. Missing numbers (NaN) become 0 after the scaling either way (see
+        :mod:`skflash.data.missing_values`).
 
     Attributes
     ----------
@@ -73,8 +78,10 @@ class NumpyPreprocess(Preprocess):
         learn_statistics: bool = True,
         target_dtype: torch.dtype | None = None,
         categories: CategoryCodes | None = None,
+        indicators: Any = (),
     ) -> None:
         self.categories = categories
+        self.indicators = [int(i) for i in indicators]
         self.learn_statistics = learn_statistics
         self.target_dtype = target_dtype
         self.standardize_inputs = standardize_inputs
@@ -108,6 +115,7 @@ class NumpyPreprocess(Preprocess):
             "standardize_inputs": self.standardize_inputs,
             "standardize_target": self.standardize_target,
             "categories": None if self.categories is None else self.categories.state_dict(),
+            "indicators": list(self.indicators),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -122,6 +130,7 @@ class NumpyPreprocess(Preprocess):
         self.standardize_target = state.get("standardize_target", False)
         categories = state.get("categories")
         self.categories = None if categories is None else CategoryCodes.from_state_dict(categories)
+        self.indicators = [int(i) for i in state.get("indicators", ())]
         self._affine = {}
 
     @property
@@ -229,9 +238,10 @@ class NumpyPreprocess(Preprocess):
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         x = self._scaled("x", x)
+        numeric = x.shape[-1] - self.num_codes
         if self.standardize_inputs == "robust":
-            x = smooth_clip(x, x.shape[-1] - self.num_codes)
-        return x
+            x = smooth_clip(x, numeric)
+        return filled(x, numeric, self.indicators)
 
     def per_batch_transform(self, batch: Any) -> Any:
         """Standardise a batch: ``(x, y[, w])`` in training, ``x`` alone at predict."""
@@ -262,7 +272,7 @@ class NumpyPreprocess(Preprocess):
             return np.asarray(x)
         frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(np.asarray(x))
         numeric = self.categories.numeric_positions(frame.shape[1])
-        values = frame.iloc[:, numeric].to_numpy(dtype=np.float64)
+        values = frame.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
         return self.categories.model_input(frame, values)
 
     def predict_load_data(self, data: Any) -> NumpyRows:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from skflash.data.batch_loader import BatchChunk
 from skflash.data.categories import keyed_values, plain_key, refuse_equal_numbers
+from skflash.data.missing_values import block_missing_columns
 from skflash.data.samples import ArraySamples
 
 
@@ -52,11 +53,16 @@ class BlockSurvey:
     label_counts: pd.Series | None
     #: Rows per label among the rows with a positive sample weight.
     weighted_label_counts: pd.Series | None
+    #: The numeric columns surveyed that hold a missing value in some block (as indices
+    #: into the numeric columns).
+    missing: list[int] = dataclasses.field(default_factory=list)
 
 
-def _block_summary(x: Any, y: Any, w: Any, positions: list[int], labels: bool) -> dict:
+def _block_summary(
+    x: Any, y: Any, w: Any, positions: list[int], labels: bool, numeric: list[int]
+) -> dict:
     """The small summary of one block that :meth:`RowBlocks.survey` merges."""
-    summary: dict[str, Any] = {"rows": len(x)}
+    summary: dict[str, Any] = {"rows": len(x), "missing": block_missing_columns(x, numeric)}
     if positions:
         frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(np.asarray(x, dtype=object))
         found = []
@@ -143,15 +149,18 @@ class RowBlocks:
             self._counts = [int(n) for n in dask.compute(*[block.shape[0] for block in self._x])]
         return self._counts
 
-    def survey(self, positions: list[int] = (), labels: bool = False) -> BlockSurvey:
+    def survey(
+        self, positions: list[int] = (), labels: bool = False, numeric: list[int] = ()
+    ) -> BlockSurvey:
         """Gather, in one pass of Dask over the blocks, the rows per block, the values of
-        the columns at ``positions`` and (``labels``) the rows per label of ``y``."""
+        the columns at ``positions``, (``labels``) the rows per label of ``y``, and which
+        of the ``numeric`` columns hold missing values."""
         import dask
 
         y_parts, w_parts = (p if p is not None else [None] * len(self) for p in self._parts)
         summaries = dask.compute(
             *[
-                dask.delayed(_block_summary)(x, y, w, list(positions), labels)
+                dask.delayed(_block_summary)(x, y, w, list(positions), labels, list(numeric))
                 for x, y, w in zip(self._x, y_parts, w_parts, strict=True)
             ]
         )
@@ -169,6 +178,7 @@ class RowBlocks:
             _merged_counts([s["weighted"] for s in summaries])
             if counted and "weighted" in summaries[0]
             else None,
+            sorted({i for s in summaries for i in s["missing"]}),
         )
 
     def first(self) -> tuple:

@@ -12,25 +12,36 @@ import torch
 _CHUNK_ROWS = 16384
 
 
-def _weighted_moments(x2: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Total weight, column means and standard deviations of 2-D ``x2``, in float64.
+def _weighted_moments(x2: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of 2-D ``x2``: the total weight of its present (not NaN) values, their
+    mean and standard deviation, in float64.
 
     Columns are divided by their largest magnitude first, so that values near the float
-    limits do not overflow when squared.
+    limits do not overflow when squared. Missing values (NaN) are left out, each column
+    on its own; a column with none present gets mean 0 and spread 0.
     """
-    total = float(w.sum())
     chunks = [slice(start, start + _CHUNK_ROWS) for start in range(0, len(x2), _CHUNK_ROWS)]
     magnitude = np.zeros(x2.shape[1])
     for chunk in chunks:
-        magnitude = np.maximum(magnitude, np.abs(x2[chunk]).max(axis=0, initial=0.0))
+        magnitude = np.fmax(magnitude, np.fmax.reduce(np.abs(x2[chunk]), axis=0, initial=0.0))
     magnitude[magnitude == 0] = 1.0
+    total = np.full(x2.shape[1], float(w.sum()))
     mean = sum((w[chunk] @ (x2[chunk] / magnitude) for chunk in chunks), np.zeros(x2.shape[1]))
-    mean /= total
+    missing = bool(np.isnan(mean).any())
+    present = np.nan_to_num if missing else (lambda values: values)
+    if missing:  # each column's present values only
+        total = sum((w[chunk] @ ~np.isnan(x2[chunk]) for chunk in chunks), np.zeros(x2.shape[1]))
+        mean = sum(
+            (w[chunk] @ np.nan_to_num(x2[chunk] / magnitude) for chunk in chunks),
+            np.zeros(x2.shape[1]),
+        )
+    mean = np.divide(mean, total, out=np.zeros_like(mean), where=total > 0)
     var = sum(
-        (w[chunk] @ (x2[chunk] / magnitude - mean) ** 2 for chunk in chunks),
+        (w[chunk] @ present((x2[chunk] / magnitude - mean) ** 2) for chunk in chunks),
         np.zeros(x2.shape[1]),
     )
-    return total, mean * magnitude, np.sqrt(var / total) * magnitude
+    var = np.divide(var, total, out=np.zeros_like(var), where=total > 0)
+    return total, mean * magnitude, np.sqrt(var) * magnitude
 
 
 def _usable_scale(mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -70,24 +81,26 @@ class StreamedMeanScale:
     def add(self, x: np.ndarray, weights: np.ndarray | None = None) -> None:
         x2 = x.reshape(len(x), -1)
         w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
-        total, mean, scale = _weighted_moments(x2, w)
-        if total <= 0:
+        if not w.sum() > 0:
             return
+        total, mean, scale = _weighted_moments(x2, w)
         if self.mean is None:
             self.total, self.mean, self.sum_squares = total, mean, total * scale**2
             return
-        combined = self.total + total
+        combined = self.total + total  # per column: missing values are left out
+        share = np.divide(total, combined, out=np.zeros_like(total), where=combined > 0)
         delta = mean - self.mean
-        self.sum_squares = (
-            self.sum_squares + total * scale**2 + delta**2 * (self.total * total / combined)
-        )
-        self.mean = self.mean + delta * (total / combined)
+        self.sum_squares = self.sum_squares + total * scale**2 + delta**2 * self.total * share
+        self.mean = self.mean + delta * share
         self.total = combined
 
     def mean_scale(self, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
         if self.mean is None:
             raise ValueError("No rows with a positive weight to learn the scaling from.")
-        scale = np.sqrt(self.sum_squares / self.total)
+        variance = np.divide(
+            self.sum_squares, self.total, out=np.zeros_like(self.total), where=self.total > 0
+        )
+        scale = np.sqrt(variance)
         return self.mean.reshape(shape), _usable_scale(self.mean, scale).reshape(shape)
 
 
@@ -99,25 +112,30 @@ def robust_center_scale(
 
     Quantiles are the weighted inverted CDF (no interpolation), so an integer weight is
     the same as repeating the row. Where the quartiles coincide, half the range is the
-    scale; a constant column gets scale 1. Above ``max_rows`` rows a fixed random subset
-    of that size is used.
+    scale; a constant column gets scale 1. Missing values (NaN) are left out (a column
+    of nothing else gets median 0). Above ``max_rows`` rows a fixed random subset of that
+    size is used.
     """
     x2 = x.reshape(len(x), -1)
     w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
     if len(x2) > max_rows:
         rows = np.sort(np.random.default_rng(0).choice(len(x2), max_rows, replace=False))
         x2, w = x2[rows], w[rows]
-    order = np.argsort(x2, axis=0, kind="stable")
+    order = np.argsort(x2, axis=0, kind="stable")  # NaN sorts last
     ordered = np.take_along_axis(x2, order, axis=0).astype(np.float64)
-    cumulative = np.cumsum(w[order], axis=0)
+    present = ~np.isnan(ordered)
+    cumulative = np.cumsum(w[order] * present, axis=0)
     columns = np.arange(x2.shape[1])
 
     def quantile(p: float) -> np.ndarray:
-        return ordered[np.argmax(cumulative >= p * cumulative[-1], axis=0), columns]
+        found = ordered[np.argmax(cumulative >= p * cumulative[-1], axis=0), columns]
+        return np.nan_to_num(found)  # a column with no value present
 
     median = quantile(0.5)
     scale = quantile(0.75) - quantile(0.25)
-    spread = ordered[-1] - ordered[0] if len(ordered) else np.zeros(x2.shape[1])
+    spread = np.zeros(x2.shape[1])
+    if len(ordered):
+        spread = np.nan_to_num(np.fmax.reduce(ordered) - np.fmin.reduce(ordered))
     scale = np.where(scale > 0, scale, 0.5 * spread)
     scale[~(scale > 1e-12 * np.maximum(np.abs(median), 1.0))] = 1.0
     return median.reshape(x.shape[1:]), scale.reshape(x.shape[1:])

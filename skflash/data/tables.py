@@ -15,6 +15,7 @@ import torch
 from sklearn.utils.validation import check_array, check_X_y, validate_data
 
 from skflash.data.categories import CategoryCodes, is_categorical_column
+from skflash.data.missing_values import ALLOW_NAN, missing_columns, with_nan
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -86,9 +87,11 @@ def categorical_columns(X: Any, setting: Any) -> CategoryCodes | None:
 class TableEncoder:
     """Validates a table as scikit-learn does and encodes its categorical columns.
 
-    The model's input holds the numeric columns (float64 or float32, as given), then one
-    code per categorical column. ``validate_data`` runs against the estimator, so it
-    learns ``n_features_in_`` and ``feature_names_in_`` at fit and checks them later.
+    The encoded rows hold the numeric columns (float64 or float32, as given; a missing
+    number as NaN), then one code per categorical column. ``validate_data`` runs against
+    the estimator, so it learns ``n_features_in_`` and ``feature_names_in_`` at fit and
+    checks them later. The numeric columns that had missing values in training get an
+    indicator input each (see :mod:`skflash.data.missing_values`).
 
     Parameters
     ----------
@@ -98,14 +101,21 @@ class TableEncoder:
         The ``categorical_features`` the columns were found by (named in errors).
     owner : str, default="the estimator"
         The estimator's name, for errors.
+    missing : sequence of int, default=()
+        The numeric columns (positions among them) that had missing values in training.
     """
 
     def __init__(
-        self, categories: CategoryCodes | None, setting: Any = "auto", owner: str = "the estimator"
+        self,
+        categories: CategoryCodes | None,
+        setting: Any = "auto",
+        owner: str = "the estimator",
+        missing: Any = (),
     ) -> None:
         self.categories = categories
         self.setting = setting
         self.owner = owner
+        self.missing = [int(i) for i in missing]
 
     @classmethod
     def learn(cls, X: Any, setting: Any, owner: str) -> TableEncoder:
@@ -116,6 +126,14 @@ class TableEncoder:
     def num_codes(self) -> int:
         """Trailing input columns that hold category codes."""
         return 0 if self.categories is None else len(self.categories.columns)
+
+    def learn_missing(self, encoded: np.ndarray) -> None:
+        """Learn which numeric columns of the encoded training rows hold missing values."""
+        self.missing = missing_columns(encoded[:, : encoded.shape[1] - self.num_codes])
+
+    def model_width(self, n_columns: int) -> int:
+        """The network's input width for ``n_columns`` encoded columns (indicators added)."""
+        return n_columns + len(self.missing)
 
     def check_columns(self, X: Any, fitting: bool) -> Any:
         """Tensors as arrays; clear errors for a Series, for category columns left out of
@@ -163,8 +181,10 @@ class TableEncoder:
         """
         try:
             if self.categories is None:
-                arrays = (X,) if y is None else (X, y)
-                return validate_data(estimator, *arrays, dtype=FLOAT_DTYPES, **kwargs)
+                arrays = (with_nan(X),) if y is None else (with_nan(X), y)
+                return validate_data(
+                    estimator, *arrays, dtype=FLOAT_DTYPES, ensure_all_finite=ALLOW_NAN, **kwargs
+                )
             return self._encode_mixed(estimator, X, y, **kwargs)
         except (ValueError, TypeError) as error:
             text = str(error)
@@ -172,8 +192,7 @@ class TableEncoder:
                 raise type(error)(
                     f"{self.owner} needs numbers: {text}. Name string or categorical "
                     "columns in categorical_features (a DataFrame's are found by dtype), or "
-                    "encode them first, and turn missing values (None) in numeric columns "
-                    "into numbers or drop them (e.g. SimpleImputer)."
+                    "encode them first."
                 ) from error
             raise
 
@@ -184,10 +203,15 @@ class TableEncoder:
         # numbers, and the categorical ones become codes after them.
         validate_data(estimator, X, skip_check_array=True, reset=reset)
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
-        numeric = self.categories.numeric_columns(frame)
+        numeric = with_nan(self.categories.numeric_columns(frame))
         if isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
             numeric = X[:, self.categories.numeric_positions(X.shape[1])]  # keeps float32
-        kwargs = {**kwargs, "dtype": FLOAT_DTYPES, "ensure_min_features": 0}
+        kwargs = {
+            **kwargs,
+            "dtype": FLOAT_DTYPES,
+            "ensure_min_features": 0,
+            "ensure_all_finite": ALLOW_NAN,
+        }
         if y is None:
             values = check_array(numeric, estimator=estimator, **kwargs)
         else:

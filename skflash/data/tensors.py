@@ -42,14 +42,15 @@ def as_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
             warnings.simplefilter("ignore", UserWarning)
             return torch.from_numpy(x)
     out = to_tensor(x, dtype)
-    finite = (
-        not out.is_floating_point()
-        or all(  # by chunks: no full-size temporaries
-            bool(torch.isfinite(out[start : start + _CHUNK_ROWS]).all())
+    # The arrays held no infinity (missing values, NaN, may be there): only a cast overflows.
+    overflow = (
+        out.is_floating_point()
+        and any(  # by chunks: no full-size temporaries
+            bool(torch.isinf(out[start : start + _CHUNK_ROWS]).any())
             for start in range(0, len(out), _CHUNK_ROWS)
         )
     )
-    if not finite:
+    if overflow:
         raise ValueError(_TOO_LARGE.format(dtype=str(dtype).removeprefix("torch.")))
     return out
 
@@ -93,8 +94,8 @@ class BatchTensors:
             torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)
             for a, dtype in zip(arrays, self.dtypes, strict=False)
         )
-        for tensor in tensors:  # the arrays were finite: only a cast can overflow
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        for tensor in tensors:  # the arrays held no infinity: only a cast can overflow
+            if tensor.is_floating_point() and bool(torch.isinf(tensor).any()):
                 raise ValueError(_TOO_LARGE.format(dtype=str(tensor.dtype).removeprefix("torch.")))
         return tensors
 

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.utils.validation import _check_sample_weight
 
 from skflash.data.categories import CategoryCodes
+from skflash.data.missing_values import may_hold_missing
 from skflash.data.row_blocks import BlockStream, RowBlocks, is_dask_collection
 from skflash.data.tables import TableEncoder, categorical_columns, in_memory
 from skflash.data.targets import ClassLabels, RegressionTargets
@@ -99,6 +100,8 @@ def _in_memory_rows(
     if table is None:
         table = TableEncoder.learn(X, rules.categorical_features, owner)
     X, y = checked_rows(estimator, table, rules.targets, X, y, rules.fitting)
+    if rules.fitting:
+        table.learn_missing(X)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -121,7 +124,14 @@ def _in_memory_rows(
         )
     n_rows = len(train[0])
     return TrainingRows(
-        train, val, X.shape[1], X.dtype, n_rows, rules.batch_size(n_rows), table, target
+        train,
+        val,
+        table.model_width(X.shape[1]),
+        X.dtype,
+        n_rows,
+        rules.batch_size(n_rows),
+        table,
+        target,
     )
 
 
@@ -210,8 +220,11 @@ def _streamed_rows(
         )
     )
     survey = None
-    if found is not None or labels or blocks.counts_unknown:
-        survey = blocks.survey([] if found is None else found.columns, labels)
+    numeric = []  # a fit finds the numeric columns with missing values in every block
+    if rules.fitting and may_hold_missing(X):
+        numeric = [i for i in range(X0.shape[1]) if found is None or i not in found.columns]
+    if found is not None or labels or blocks.counts_unknown or numeric:
+        survey = blocks.survey([] if found is None else found.columns, labels, numeric)
     table = rules.table
     if table is None:
         categories = (
@@ -219,7 +232,8 @@ def _streamed_rows(
             if found is None
             else CategoryCodes.from_surveyed(found.columns, survey.columns, X0.shape[1])
         )
-        table = TableEncoder(categories, rules.categorical_features, owner)
+        missing = [] if survey is None else survey.missing
+        table = TableEncoder(categories, rules.categorical_features, owner, missing)
     X0, y0 = checked_rows(estimator, table, rules.targets, X0, y0, rules.fitting)
     label_counts = None if survey is None else survey.label_counts
     classes = rules.classes
@@ -242,4 +256,5 @@ def _streamed_rows(
     )
     train = stream(shuffle=True, part="train" if fraction else "all")
     val = stream(part="val") if fraction else None
-    return TrainingRows(train, val, X0.shape[1], X0.dtype, n_rows - held, batch_size, table, target)
+    width = table.model_width(X0.shape[1])
+    return TrainingRows(train, val, width, X0.dtype, n_rows - held, batch_size, table, target)

@@ -107,6 +107,7 @@ def preprocess_for(
         dtype=dtype,
         target_dtype=rows.target.tensor_dtype(dtype),
         categories=rows.table.categories,
+        indicators=rows.table.missing,
     )
 
 

@@ -103,7 +103,7 @@ class BaseFlashEstimator(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = True  # missing numbers: see data/missing_values.py
         return tags
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -48,6 +48,7 @@ def saved_state(state: dict[str, Any]) -> dict[str, Any]:
             "categories": None if categories is None else categories.state_dict(),
             "setting": _plain_setting(table.setting),
             "owner": table.owner,
+            "missing": list(table.missing),
         }
     if isinstance(target, RegressionTargets):
         state["_target"] = {
@@ -94,6 +95,7 @@ def _helpers(state: dict[str, Any]) -> None:
             None if categories is None else CategoryCodes.from_state_dict(categories),
             table["setting"],
             table["owner"],
+            table.get("missing", ()),
         )
     target = state.get("_target")
     if isinstance(target, dict):
