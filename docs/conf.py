@@ -86,6 +86,7 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "min_reported_time": 1e9,
     "matplotlib_animations": False,
+    "write_computation_times": False,
 }
 
 # --- HTML --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The documentation: the site builds without warnings, and the user-facing docstrings pass
-numpydoc's validation in full."""
+"""The documentation: the site builds without warnings, the HTML repr links into it, and
+the user-facing docstrings pass numpydoc's validation in full."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from skflash.estimators.base import DOCS_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,5 +74,18 @@ def test_docs_build_without_warnings(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-5000:]
-    page = tmp_path / "html" / "api" / "generated" / "skflash.FlashRegressor.html"
-    assert "partial_fit" in page.read_text()
+    html = tmp_path / "html"
+    # The HTML repr's "?" links land on the estimators' pages of the built site.
+    from skflash import FlashClassifier, FlashRegressor
+
+    for cls in (FlashRegressor, FlashClassifier):
+        page = html / cls()._get_doc_link().removeprefix(DOCS_URL)
+        assert f'id="skflash.{cls.__name__}.fit"' in page.read_text()
+    for page in ("user_guide/parameters.html", "auto_examples/index.html", "architecture.html"):
+        assert (html / page).exists(), page
+
+
+def test_documentation_url_is_the_one_the_html_repr_links_to():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["urls"]["Documentation"] == DOCS_URL

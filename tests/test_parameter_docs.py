@@ -1,9 +1,12 @@
-"""The parameter table, the signatures and the docstrings say the same thing."""
+"""The parameter table, the signatures, the docstrings and the user guide's table of
+parameters (docs/user_guide/parameters.md) say the same thing."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,59 @@ def _documented(cls) -> dict[str, str]:
         match.group(1): match.group(0)
         for match in re.finditer(r"(?m)^    (\*\*kwargs|\w+)(?: : .*)?$", section)
     }
+
+
+GUIDE_TABLE = Path(__file__).resolve().parents[1] / "docs" / "user_guide" / "parameters.md"
+
+
+def _without_remarks(cell: str) -> str:
+    """``cell`` without its parenthesised remarks, nested ones included."""
+    while re.search(r"\([^()]*\)", cell):
+        cell = re.sub(r"\s*\([^()]*\)", "", cell)
+    return cell
+
+
+def _guide_rows(estimator: str = "") -> dict[str, tuple[object, str]]:
+    """``{name: (default, meaning)}`` from the user guide's table of parameters, for
+    ``"regressor"`` or ``"classifier"`` (rows marked for the other one left out)."""
+    rows = {}
+    for line in GUIDE_TABLE.read_text().splitlines():
+        if not line.startswith("| `"):
+            continue
+        names, defaults, meaning = (cell.strip() for cell in line.strip("|").split(" | ", 2))
+        other = {"regressor": "(classifier)", "classifier": "(regressor)"}.get(estimator)
+        if other and other in names:
+            continue
+        names = re.findall(r"`(\w+)`", _without_remarks(names))
+        values = re.findall(r"`([^`]+)`", _without_remarks(defaults))
+        assert len(names) == len(values), line
+        for name, value in zip(names, values, strict=True):
+            rows[name] = (ast.literal_eval(value), meaning)
+    return rows
+
+
+@pytest.mark.parametrize("cls", [FlashRegressor, FlashClassifier])
+def test_user_guide_table_gives_every_parameter_with_its_default(cls):
+    signature = inspect.signature(cls.__init__).parameters
+    rows = _guide_rows("classifier" if cls is FlashClassifier else "regressor")
+    for name, parameter in signature.items():
+        if name in ("self", "kwargs"):
+            continue
+        assert name in rows, f"{name} is missing from {GUIDE_TABLE.name}"
+        assert rows[name][0] == parameter.default, name
+
+
+def test_user_guide_table_lists_only_real_parameters():
+    for cls, estimator in ((FlashRegressor, "regressor"), (FlashClassifier, "classifier")):
+        assert set(_guide_rows(estimator)) <= set(inspect.signature(cls).parameters)
+
+
+def test_user_guide_describes_verbose_as_it_behaves():
+    meaning = _guide_rows()["verbose"][1]
+    assert "`0` silent" in meaning
+    assert "a live progress bar in a terminal or notebook" in meaning
+    assert "one summary line per fit in plain logs" in meaning
+    assert "per epoch" not in meaning
 
 
 @pytest.mark.parametrize("cls", [FlashRegressor, FlashClassifier])

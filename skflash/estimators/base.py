@@ -8,7 +8,6 @@ with :mod:`.training`, and keeps what came out. ``docs/architecture.md`` maps th
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from sklearn.base import BaseEstimator
@@ -31,29 +30,17 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
-@functools.cache
-def _documentation_url() -> str:
-    """The project's documentation (its README), from the installed package's metadata."""
-    try:
-        urls = importlib.metadata.metadata("skflash").get_all("Project-URL") or []
-    except importlib.metadata.PackageNotFoundError:
-        urls = []
-    found = dict(u.split(", ", 1) for u in urls if ", " in u)
-    return found.get("Documentation", "https://pypi.org/project/skflash/")
+#: The documentation site (also pyproject's Documentation URL); each estimator's API page
+#: lives at ``api/generated/<module>.<class>.html`` under it.
+DOCS_URL = "https://skflash.readthedocs.io/en/latest/"
 
 
 class BaseFlashEstimator(BaseEstimator):
     """Shared machinery of the skflash estimators; not meant to be used directly."""
 
-    #: The HTML repr (in notebooks) links each estimator to its section of the README.
+    #: The HTML repr (in notebooks) links each estimator, by its "?", to its API page.
     _doc_link_module = "skflash"
-
-    @property
-    def _doc_link_template(self) -> str:
-        return _documentation_url() + "#{anchor}"
-
-    def _doc_link_url_param_generator(self) -> dict[str, str]:
-        return {"anchor": type(self).__name__.lower()}
+    _doc_link_template = DOCS_URL + "api/generated/skflash.{estimator_name}.html"
 
     #: Every constructor parameter, in signature order: the defaults, what each accepts
     #: and its docstring entry (the constructors are written out to match it).
