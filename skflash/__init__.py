@@ -16,6 +16,7 @@ from pytorch_lightning import seed_everything
 from skflash.core.model import Task
 from skflash.core.trainer import Trainer
 from skflash.data.data_module import DataModule
+from skflash.lightning_namespaces import install as _install_lightning_namespaces
 from skflash.skl2onnx_converters import install as _install_skl2onnx_converters
 
 __version__ = "0.3.0.dev0"
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 
+_install_lightning_namespaces()
 _install_skl2onnx_converters()
 
 

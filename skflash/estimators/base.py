@@ -19,12 +19,13 @@ from skflash.data.tables import TableEncoder
 from skflash.data.targets import ClassLabels, RegressionTargets
 from skflash.data.training_rows import RowRules, TrainingRows, training_rows
 from skflash.estimators import fit_plan, routing, user_task
-from skflash.estimators.assembly import datamodule_for, preprocess_for, seeded_task, task_arguments
+from skflash.estimators.assembly import preprocess_for, seeded_task, task_arguments
 from skflash.estimators.parameters import Parameter, with_parameters_section
 from skflash.estimators.persistence import load_state, saved_state
 from skflash.estimators.prediction import model_outputs
 from skflash.estimators.shared_parameters import KWARGS_DOC, SHARED_ATTRIBUTES, SHARED_PARAMETERS
-from skflash.estimators.training import FitOutcome, quiet_fit, run_trainer
+from skflash.estimators.training import FitOutcome, quiet_fit
+from skflash.lightning_namespaces import module_in
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -188,9 +189,12 @@ class BaseFlashEstimator(BaseEstimator):
                 )
             else:
                 task = self._new_model(params, plan, rows)
-            outcome = run_trainer(
+            # skflash's Lightning classes from the namespace of the user's objects
+            training = module_in("skflash.estimators.training", params["lightning"])
+            assembly = module_in("skflash.estimators.assembly", params["lightning"])
+            outcome = training.run_trainer(
                 task,
-                datamodule_for(task, rows, plan.shuffle_seed),
+                assembly.datamodule_for(task, rows, plan.shuffle_seed),
                 params,
                 plan.epochs,
                 plan.init_seed,

@@ -12,6 +12,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from skflash.estimators.quiet import quiet_rank
+
 
 def _scalar(value: Any) -> Any:
     return float(value.item()) if isinstance(value, torch.Tensor) else value
@@ -201,3 +203,26 @@ class EpochProgress(Callback):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_bar": None}  # a bar is not sent to other processes
+
+
+class QuietWorkers(Callback):
+    """Silence Lightning in the processes a multi-process strategy starts (``ddp_spawn``),
+    which do not inherit the main process's logger levels and warning filters.
+
+    A spawned rank receives the Trainer, this callback included, pickled: unpickling it
+    there silences the process before Lightning connects the ranks, so its banner and
+    configuration warnings stay hidden too.
+    """
+
+    ignores_steps = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "quiet": True}  # never empty, so unpickling calls setstate
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        quiet_rank()
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if trainer.world_size > 1:
+            quiet_rank()

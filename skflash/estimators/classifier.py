@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from pytorch_lightning.accelerators import Accelerator
-from pytorch_lightning.callbacks import Callback
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import type_of_target
@@ -27,6 +25,10 @@ from skflash.estimators.parameters import (
     with_own,
 )
 from skflash.estimators.shared_parameters import SHARED_PARAMETERS
+from skflash.lightning_namespaces import CLASSIC, in_namespace
+
+if TYPE_CHECKING:
+    from skflash.lightning_namespaces import LightningAccelerator, LightningCallback
 from skflash.tasks.classification import ClassificationTask
 
 
@@ -129,11 +131,11 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         n_ensemble: int | Literal["auto"] = "auto",
         categorical_features: Any = "auto",
         random_state: int | np.random.RandomState | None = None,
-        accelerator: str | Accelerator = "cpu",
+        accelerator: str | LightningAccelerator = "cpu",
         devices: int | str | list[int] = "auto",
         precision: str | int | None = None,
         num_threads: int | Literal["auto"] | None = "auto",
-        callbacks: list[Callback] | None = None,
+        callbacks: list[LightningCallback] | None = None,
         verbose: int = 0,
         warm_start: bool = False,
         class_weight: dict | Literal["balanced"] | None = None,
@@ -299,7 +301,8 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
     def _new_task(
         self, arguments: dict[str, Any], target: ClassLabels, params: dict[str, Any]
     ) -> ClassificationTask:
-        return ClassificationTask(
+        task = in_namespace(ClassificationTask, params.get("lightning", CLASSIC))
+        return task(
             num_classes=len(target.classes),
             multi_label=target.multi_label,
             loss_fn=None if params["loss"] == "auto" else params["loss"],

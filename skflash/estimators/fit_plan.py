@@ -21,6 +21,7 @@ from skflash.data.categories import CategoryCodes
 from skflash.estimators import routing
 from skflash.estimators.parameters import InvalidParameterError, Parameter, check_parameters
 from skflash.estimators.user_task import check_task_params, refuse_module_as_backbone
+from skflash.lightning_namespaces import namespace_of
 
 #: Trainer arguments the estimator sets from its own parameters.
 OWN_TRAINER_ARGS = ("max_epochs", "accelerator", "devices", "precision", "callbacks")
@@ -67,6 +68,7 @@ def checked_params(estimator: Any, table: tuple[Parameter, ...] | None = None) -
             )
     routing.check_kwargs(Trainer.__init__, trainer_kwargs, "trainer__", own=OWN_TRAINER_ARGS)
     params["trainer_kwargs"] = trainer_kwargs
+    params["lightning"] = lightning_namespace(params)
     routed_optimizer = routing.routed(estimator, "optimizer__")
     if "lr" in routed_optimizer:
         raise ValueError(
@@ -184,6 +186,14 @@ def schedule(lr_schedule: str | None, epochs: int) -> dict[str, Any]:
     if lr_schedule is None:
         return {"scheduler": None, "scheduler_kwargs": {}}
     return {"scheduler": "cosineannealinglr", "scheduler_kwargs": {"T_max": epochs}}
+
+
+def lightning_namespace(params: dict[str, Any]) -> str:
+    """The Lightning package the fit's Trainer, Task and callbacks come from: that of the
+    user's callbacks, accelerator and Trainer arguments (logger, strategy, plugins...),
+    ``pytorch_lightning`` when none is Lightning's."""
+    objects = [params["callbacks"], params["accelerator"], *params["trainer_kwargs"].values()]
+    return namespace_of(objects)
 
 
 def logs_epoch_metrics(params: dict[str, Any], validating: bool) -> bool:

@@ -123,15 +123,20 @@ class Boolean(Constraint):
 
 @dataclass(frozen=True)
 class InstanceOf(Constraint):
-    """An instance of one of ``types``."""
+    """An instance of one of ``types`` (or of those a function returns when checking)."""
 
-    types: tuple
+    types: tuple | Callable[[], tuple]
     description: str = ""
 
     def convert(self, value: Any) -> Any:
-        if not isinstance(value, self.types):
+        if not isinstance(value, _types(self.types)):
             raise _Rejected
         return value
+
+
+def _types(types: Any) -> Any:
+    """``types``, or what it returns when it is a function (types found when checking)."""
+    return types if isinstance(types, (type, tuple)) else types()
 
 
 @dataclass(frozen=True)
@@ -151,11 +156,12 @@ class SubclassOf(Constraint):
 class ListOf(Constraint):
     """A list or tuple whose items are all instances of ``item``; returned as a list."""
 
-    item: type
+    item: type | Callable[[], tuple]
     description: str = ""
 
     def convert(self, value: Any) -> list:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, self.item) for v in value):
+        item = _types(self.item)
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, item) for v in value):
             raise _Rejected
         return list(value)
 

@@ -62,7 +62,7 @@ def saved_state(state: dict[str, Any]) -> dict[str, Any]:
             "classes": target.classes,
             "multi_label": target.multi_label,
         }
-    if isinstance(task, Task):
+    if task is not None:  # a Task of either Lightning namespace
         state["task_"] = {
             "weights": {k: as_array(v) for k, v in task.state_dict().items()},
             "dtype": str(task.dtype).removeprefix("torch."),

@@ -13,9 +13,6 @@ import multiprocessing
 import threading
 import warnings
 from collections.abc import Iterator
-from typing import Any
-
-from pytorch_lightning.callbacks import Callback
 
 _LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning", "lightning.pytorch")
 _MODULES = (r"pytorch_lightning(\.|$)", r"lightning_fabric(\.|$)", r"lightning(\.|$)")
@@ -70,33 +67,10 @@ def quiet_lightning(enabled: bool = True) -> Iterator[None]:
                 _uninstall()
 
 
-class QuietWorkers(Callback):
-    """Silence Lightning in the processes a multi-process strategy starts (``ddp_spawn``),
-    which do not inherit the main process's logger levels and warning filters.
-
-    A spawned rank receives the Trainer, this callback included, pickled: unpickling it
-    there silences the process before Lightning connects the ranks, so its banner and
-    configuration warnings stay hidden too.
-    """
-
-    ignores_steps = True
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "quiet": True}  # never empty, so unpickling calls setstate
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        _quiet_rank()
-
-    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        if trainer.world_size > 1:
-            _quiet_rank()
-
-
 _rank_quieted = False
 
 
-def _quiet_rank() -> None:
+def quiet_rank() -> None:
     """Silence this process for good if it is a child that no quiet block covers (a rank
     a strategy started; a forked rank inherits its parent's quiet block instead)."""
     global _rank_quieted

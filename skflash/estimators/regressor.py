@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from pytorch_lightning.accelerators import Accelerator
-from pytorch_lightning.callbacks import Callback
 from sklearn.base import RegressorMixin
 from torch import nn
 
@@ -20,7 +18,11 @@ from skflash.estimators.base import BaseFlashEstimator
 from skflash.estimators.parameters import Boolean, Options, Parameter, Satisfies, with_own
 from skflash.estimators.shared_parameters import SHARED_PARAMETERS
 from skflash.estimators.user_task import takes_outputs
+from skflash.lightning_namespaces import CLASSIC, in_namespace
 from skflash.tasks.regression import REGRESSION_LOSSES, RegressionTask, regression_loss
+
+if TYPE_CHECKING:
+    from skflash.lightning_namespaces import LightningAccelerator, LightningCallback
 
 
 class FlashRegressor(RegressorMixin, BaseFlashEstimator):
@@ -109,11 +111,11 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         n_ensemble: int | Literal["auto"] = "auto",
         categorical_features: Any = "auto",
         random_state: int | np.random.RandomState | None = None,
-        accelerator: str | Accelerator = "cpu",
+        accelerator: str | LightningAccelerator = "cpu",
         devices: int | str | list[int] = "auto",
         precision: str | int | None = None,
         num_threads: int | Literal["auto"] | None = "auto",
-        callbacks: list[Callback] | None = None,
+        callbacks: list[LightningCallback] | None = None,
         verbose: int = 0,
         warm_start: bool = False,
         **kwargs: Any,
@@ -203,6 +205,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
     def _new_task(
         self, arguments: dict[str, Any], target: RegressionTargets, params: dict[str, Any]
     ) -> RegressionTask:
-        return RegressionTask(
+        task = in_namespace(RegressionTask, params.get("lightning", CLASSIC))
+        return task(
             num_outputs=target.n_outputs, loss_fn=regression_loss(params["loss"]), **arguments
         )

@@ -7,11 +7,12 @@ their Parameters sections are written from this table and their own parameters.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import torch
-from pytorch_lightning.accelerators import Accelerator
-from pytorch_lightning.callbacks import Callback
 from torch import nn
 
 from skflash.core.model import Task
@@ -26,6 +27,7 @@ from skflash.estimators.parameters import (
     Satisfies,
     SubclassOf,
 )
+from skflash.lightning_namespaces import classes_named
 
 #: Every value ``Trainer(precision=...)`` accepts, plus None (train in the input's dtype).
 PRECISIONS = (
@@ -58,6 +60,13 @@ _TASK_HINT = (
     "Pass the class of a skflash Task (e.g. the tutorial's RegressionTask), not an "
     "instance: the estimator builds it at each fit, with its arguments as task__<arg>."
 )
+
+
+def _lightning(path: str) -> Callable[[], tuple]:
+    """Lightning's class at ``path`` in both namespaces (see
+    :func:`~skflash.lightning_namespaces.classes_named`)."""
+    return functools.partial(classes_named, path)
+
 
 SHARED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
@@ -279,7 +288,7 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         "str",
         (
             InstanceOf((str,), "an accelerator name such as 'cpu' or 'gpu'"),
-            InstanceOf((Accelerator,), "a Lightning Accelerator"),
+            InstanceOf(_lightning("accelerators.Accelerator"), "a Lightning Accelerator"),
         ),
         """
         Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
@@ -335,7 +344,10 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         "callbacks",
         None,
         "list of Lightning callbacks",
-        (Options((None,)), ListOf(Callback, "a list of Lightning callbacks")),
+        (
+            Options((None,)),
+            ListOf(_lightning("callbacks.Callback"), "a list of Lightning callbacks"),
+        ),
         """
         Copied into each fit.
         """,

@@ -23,9 +23,9 @@ from skflash.core.trainer import Trainer
 from skflash.data.numpy_data import NumpyDataModule
 from skflash.estimators import processes
 from skflash.estimators.assembly import SEEDING, trainable_count
-from skflash.estimators.callbacks import BestWeights, EpochProgress, History
+from skflash.estimators.callbacks import BestWeights, EpochProgress, History, QuietWorkers
 from skflash.estimators.fit_plan import logs_epoch_metrics
-from skflash.estimators.quiet import QuietWorkers, quiet_lightning
+from skflash.estimators.quiet import quiet_lightning
 
 
 @dataclasses.dataclass
