@@ -63,14 +63,20 @@ def _plain_torch(reg: FlashRegressor) -> Callable[[np.ndarray], Any]:
     return predict
 
 
-def run(quick: bool) -> list[dict[str, Any]]:
-    calls, rounds = (100, 2) if quick else (1500, 5)
+def diabetes_models() -> tuple[np.ndarray, FlashRegressor, Any]:
+    """Diabetes' X, FlashRegressor and StandardScaler + MLPRegressor fitted on it."""
     X, y = load_diabetes(return_X_y=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         flash = FlashRegressor(max_epochs=5, random_state=0).fit(X, y)
         pipeline = make_pipeline(StandardScaler(), MLPRegressor(max_iter=5, random_state=0))
         pipeline.fit(X, y)
+    return X, flash, pipeline
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    calls, rounds = (100, 2) if quick else (1500, 5)
+    X, flash, pipeline = diabetes_models()
     plain = _plain_torch(flash)
     tools = {
         FLASH: flash.predict,
