@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs lint benchmark benchmark-quick
+.PHONY: demo test docs lint benchmark benchmark-quick gpu-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,6 @@ benchmark: $(STAMP)
 
 benchmark-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick
+
+gpu-check: $(STAMP)
+	PYTHON=$(BIN)/python bash benchmarks/gpu_check.sh

@@ -42,15 +42,17 @@ def hand_loop(
     lr: float = 1e-3,
     seed: int = 0,
     permute_once: bool = False,
+    device: str = "cpu",
 ) -> nn.Module:
     """The loop people write by hand, Adam on in-memory tensors: each batch indexed by a
     shuffled slice of indices, or (``permute_once``) the whole data permuted once per
-    epoch and split into batches."""
+    epoch and split into batches. On a GPU, the data is moved there once."""
     generator = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(X), torch.from_numpy(y).reshape(len(y), -1)
+    xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).reshape(len(y), -1).to(device)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=generator)
+        order = torch.randperm(len(xt), generator=generator).to(device)
         if permute_once:
             batches = zip(xt[order].split(batch_size), yt[order].split(batch_size), strict=True)
         else:
@@ -121,5 +123,6 @@ def skorch_regressor(
 
 
 def predict(model: nn.Module, X: np.ndarray) -> np.ndarray:
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return model(torch.from_numpy(X)).numpy().reshape(-1)
+        return model(torch.from_numpy(X).to(device)).cpu().numpy().reshape(-1)

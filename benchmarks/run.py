@@ -165,6 +165,13 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
                 streamed["peak_rss_mb"] < streamed["budget_mb"],
             )
         )
+    for n_rows in (1, 100):
+        workload = f"threaded predict: {n_rows}-row"
+        one, two = (find(workload, f"{FLASH}, {t}") for t in ("1 thread", "2 threads"))
+        if one and two:
+            a = two["throughput"] / one["throughput"]
+            target = f"16. 2 threads calling {n_rows}-row predict >= 1x one's calls/s"
+            checks.append((target, f"{a:.2f}x", a >= 1))
     checks += _tabular_targets([r for r in rows if r["workload"].startswith("tabular:")])
     return checks
 

@@ -28,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from benchmarks import out_of_core, peers, tabular
+from benchmarks import out_of_core, peers, tabular, threaded_predict
 from skflash import FlashClassifier, FlashRegressor
 from skflash.core.threads import torch_threads
 
@@ -190,6 +190,18 @@ def classification(quick: bool) -> list[Row]:
     )
 
 
+def large_flash(epochs: int, **kwargs: Any) -> FlashRegressor:
+    """The large workload's FlashRegressor: MLP 128-128, ReLU, batch 256, the peers' work."""
+    return _lean_flash(
+        backbone="mlp",
+        backbone__hidden_sizes=(128, 128),
+        backbone__activation="relu",
+        batch_size=256,
+        max_epochs=epochs,
+        **kwargs,
+    )
+
+
 def large(quick: bool) -> list[Row]:
     """Throughput: 200k x 50 float32, MLP 128-128, batch 256, Adam (20k rows in quick mode)."""
     n, epochs, repeats = (20_000, 1, 1) if quick else (200_000, 2, 3)
@@ -198,14 +210,7 @@ def large(quick: bool) -> list[Row]:
     y = (np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=n)).astype(np.float32)
 
     def flash():
-        reg = _lean_flash(
-            backbone="mlp",
-            backbone__hidden_sizes=(128, 128),
-            backbone__activation="relu",
-            batch_size=256,
-            max_epochs=epochs,
-        ).fit(X, y)
-        return reg.score(X[:20000], y[:20000])
+        return large_flash(epochs).fit(X, y).score(X[:20000], y[:20000])
 
     def hand():
         torch.manual_seed(0)
@@ -440,12 +445,7 @@ def latency(quick: bool) -> list[Row]:
     thread count, Adam): what a streaming or pruning loop pays per call on top of training.
     """
     calls = 200 if quick else 3000
-    X, y = load_diabetes(return_X_y=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        flash = FlashRegressor(max_epochs=5, random_state=0).fit(X, y)
-        pipeline = make_pipeline(StandardScaler(), MLPRegressor(max_iter=5, random_state=0))
-        pipeline.fit(X, y)
+    X, flash, pipeline = threaded_predict.diabetes_models()
     row = X[:1]
     rows: list[Row] = []
     for _ in range(2):  # the first round warms every tool up; the second is reported
@@ -522,6 +522,7 @@ WORKLOADS = {
     "busy_machine": busy_machine,
     "float64_input": float64_input,
     "latency": latency,
+    "threaded_predict": threaded_predict.run,
     "out_of_core": out_of_core.run,
     "tabular": tabular.run,
 }

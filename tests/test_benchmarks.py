@@ -23,6 +23,7 @@ def test_quick_benchmarks_write_table_csv_and_plot(tmp_path):
         "busy machine",
         "float64 vs float32",
         "latency",
+        "threaded predict",
         "out of core",
         "tabular",
     } <= workloads
@@ -48,3 +49,13 @@ def test_a_probes_peak_memory_is_its_own_not_its_parents():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert float(done.stdout) < 200 < held.nbytes / 2**20
+
+
+def test_the_gpu_benchmark_skips_without_cuda():
+    import torch
+
+    from benchmarks import gpu
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: benchmarks/gpu_check.sh runs the benchmark")
+    assert gpu.run(quick=True) == []

@@ -192,11 +192,14 @@ class DataPipeline:
 
     def fetches_batches(self, stage: str) -> bool:
         """Whether a batch can be fetched as a whole: no per-sample hook and default collate."""
-        return not (
-            any(self.is_overridden(h, stage) for h in PER_SAMPLE_HOOKS)
-            or self.is_overridden("collate", stage)
-            or self.collate_on_device(stage)
-        )
+        fetches = vars(self).setdefault("_fetches", {})  # pipelines pickled before it
+        if stage not in fetches:  # resolved once: predict asks on every call
+            fetches[stage] = not (
+                any(self.is_overridden(h, stage) for h in PER_SAMPLE_HOOKS)
+                or self.is_overridden("collate", stage)
+                or self.collate_on_device(stage)
+            )
+        return fetches[stage]
 
     # ------------------------------------------------------------------ running hooks
     def load_data(self, data: Any, stage: str, dataset: Any = None) -> Any:

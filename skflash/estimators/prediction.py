@@ -24,8 +24,7 @@ def model_outputs(estimator: Any, X: Any) -> np.ndarray:
         loaded = (blocks.load(i)[0] for i in range(len(blocks)))
         parts = [model_outputs(estimator, block) for block in loaded if len(block)]
         return np.concatenate(parts) if parts else model_outputs(estimator, blocks.load(0)[0])
-    table = estimator._table
-    X = table.encode(estimator, table.check_columns(X, fitting=False), reset=False)
+    X = estimator._table.predict_rows(estimator, X)
     threads = threads_for_setting(
         estimator.num_threads, estimator._n_trainable, min(len(X), PREDICT_BATCH_SIZE)
     )
