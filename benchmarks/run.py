@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.tabular import plot_quality_against_time
 from benchmarks.workloads import FLASH, WORKLOADS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -28,6 +29,9 @@ COLUMNS = [
     "time_s",
     "throughput",
     "ratio_to_flash",
+    "ratio_to_boosting",
+    "log_loss",
+    "brier",
     "peak_rss_mb",
     "budget_mb",
     "note",
@@ -54,7 +58,9 @@ def _fmt(value: Any, column: str) -> str:
         return ""
     if column == "throughput":
         return f"{value:,.0f} rows/s"
-    if column == "ratio_to_flash":
+    if column in ("log_loss", "brier"):
+        return f"{value:.4f}"
+    if column in ("ratio_to_flash", "ratio_to_boosting"):
         return f"{value:.2f}x"
     if column in ("peak_rss_mb", "budget_mb"):
         return f"{value:,.0f} MB"
@@ -186,8 +192,11 @@ def _tabular_targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     real = {k: v for k, v in by_set.items() if "real" in next(iter(v.values()))["note"]}
     toy = {k: v for k, v in by_set.items() if k not in real}
 
+    def flash_row(tools: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return next(r for t, r in tools.items() if t.startswith("Flash"))
+
     def flash(tools: dict[str, dict[str, Any]]) -> float:
-        return next(r["quality"] for t, r in tools.items() if t.startswith("Flash"))
+        return flash_row(tools)["quality"]
 
     checks = []
     if real:
@@ -205,6 +214,26 @@ def _tabular_targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
                 2 * len(close) >= len(real),
             ),
         ]
+        ratios = [flash_row(v)["ratio_to_boosting"] for v in real.values()]
+        checks.append(
+            (
+                f"16. real tables: fit time <= 10x {BOOSTING} on half, <= 25x on every one",
+                f"{sum(r <= 10 for r in ratios)} of {len(ratios)} <= 10x, max {max(ratios):.1f}x",
+                2 * sum(r <= 10 for r in ratios) >= len(ratios) and max(ratios) <= 25,
+            )
+        )
+    classified = {k: v for k, v in by_set.items() if "log_loss" in v[BOOSTING]}
+    if classified:
+        lower = [
+            k for k, v in classified.items() if flash_row(v)["log_loss"] <= v[BOOSTING]["log_loss"]
+        ]
+        checks.append(
+            (
+                f"17. classification: log-loss <= {BOOSTING}'s on each set",
+                f"{len(lower)} of {len(classified)}",
+                len(lower) == len(classified),
+            )
+        )
     if toy:
         best = [
             k for k, v in toy.items() if flash(v) >= max(v[LINEAR]["quality"], v[MLP]["quality"])
@@ -247,6 +276,9 @@ def write(rows: list[dict[str, Any]], quick: bool, out: Path = RESULTS) -> str:
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     plot(rows, out)
+    plot_quality_against_time(
+        [r for r in rows if r["workload"].startswith("tabular:")], out / "tabular.png"
+    )
     loss_curve(out)
     return text
 

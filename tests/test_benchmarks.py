@@ -33,6 +33,11 @@ def test_quick_benchmarks_write_table_csv_and_plot(tmp_path):
     assert (tmp_path / "results.csv").read_text().startswith("workload,tool")
     assert (tmp_path / "results.png").stat().st_size > 0
     assert (tmp_path / "loss_curve.png").stat().st_size > 0
+    assert (tmp_path / "tabular.png").stat().st_size > 0  # quality against fit time
+    tabular = [row for row in rows if row["workload"].startswith("tabular")]
+    assert {"credit_data", "nlswork"} <= {row["workload"].split()[1] for row in tabular}
+    assert all(row["ratio_to_boosting"] > 0 for row in tabular)
+    assert all("brier" in row for row in tabular if row["metric"] in ("roc_auc", "accuracy"))
 
 
 def test_a_probes_peak_memory_is_its_own_not_its_parents():

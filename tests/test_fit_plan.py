@@ -85,3 +85,46 @@ def test_checked_params_resolve_the_automatic_values():
         fit_plan.checked_params(FlashRegressor(trainer__max_epochs=5))
     with pytest.raises(ValueError, match="did you mean 'mlp'"):
         fit_plan.checked_params(FlashRegressor(backbone="mpl"))
+
+
+def test_early_stopping_auto_holds_out_rows_only_above_ten_thousand(monkeypatch):
+    from skflash.data.training_rows import RowRules
+
+    plans = {
+        setting: fit_plan.plan_fit(
+            {"early_stopping": setting, "validation_fraction": 0.1, "random_state": 0}, False, 1
+        )
+        for setting in (False, True, "auto")
+    }
+    assert [plans[s].validation_fraction for s in (False, True, "auto")] == [None, 0.1, 0.1]
+    assert plans["auto"].holdout_above == fit_plan.AUTO_EARLY_STOPPING_ROWS == 10_000
+    assert plans[True].holdout_above == 0
+
+    def rules(plan):
+        return RowRules(
+            None,
+            None,
+            None,
+            None,
+            None,
+            plan.validation_fraction,
+            0,
+            0,
+            len,
+            None,
+            holdout_above=plan.holdout_above,
+        )
+
+    assert rules(plans["auto"]).holdout(10_000) is None
+    assert rules(plans["auto"]).holdout(10_001) == 0.1
+    assert rules(plans[True]).holdout(50) == 0.1
+    # a small fit with "auto" trains every epoch on all rows; a large one stops early
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10_200, 3)).astype(np.float32)
+    y = X @ [1.0, -2.0, 0.5]
+    small = FlashRegressor(early_stopping="auto", max_epochs=2, random_state=0).fit(
+        X[:500], y[:500]
+    )
+    assert small.best_epoch_ is None and "val_loss" not in small.history_[-1]
+    large = FlashRegressor(early_stopping="auto", max_epochs=2, random_state=0).fit(X, y)
+    assert large.best_epoch_ is not None and "val_loss" in large.history_[-1]

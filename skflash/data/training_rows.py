@@ -47,10 +47,16 @@ class RowRules:
     #: The batch size for a number of training rows.
     batch_size: Callable[[int], int]
     classes: Any = None
+    #: Rows the training data must exceed for the validation rows to be held out.
+    holdout_above: int = 0
 
     @property
     def fitting(self) -> bool:
         return self.table is None
+
+    def holdout(self, n_rows: int) -> float | None:
+        """The fraction held out of ``n_rows`` training rows, or None."""
+        return self.validation_fraction if n_rows > self.holdout_above else None
 
 
 @dataclasses.dataclass
@@ -117,11 +123,10 @@ def _in_memory_rows(
             sample_weight = None
     train = (X, y) if sample_weight is None else (X, y, sample_weight)
     val = None
-    if rules.validation_fraction is not None:
-        setting = f"early_stopping with validation_fraction={rules.validation_fraction}"
-        train, val = split_rows(
-            train, rules.validation_fraction, rules.split_seed, setting, _SPLIT_REMEDY
-        )
+    fraction = rules.holdout(len(X))
+    if fraction is not None:
+        setting = f"early_stopping with validation_fraction={fraction}"
+        train, val = split_rows(train, fraction, rules.split_seed, setting, _SPLIT_REMEDY)
     n_rows = len(train[0])
     return TrainingRows(
         train,
@@ -245,7 +250,7 @@ def _streamed_rows(
         target.check_kept(np.asarray(survey.weighted_label_counts.index.tolist()))
     prepare = BlockRows(estimator, table, target, rules.class_weight, label_counts)
     n_rows = sum(blocks.row_counts())
-    fraction = rules.validation_fraction
+    fraction = rules.holdout(n_rows)
     held = 0
     if fraction is not None:
         setting = f"early_stopping with validation_fraction={fraction}"

@@ -163,6 +163,7 @@ class BaseFlashEstimator(BaseEstimator):
             categorical_features=params["categorical_features"],
             class_weight=params.get("class_weight"),
             validation_fraction=plan.validation_fraction,
+            holdout_above=plan.holdout_above,
             split_seed=plan.split_seed,
             shuffle_seed=plan.shuffle_seed,
             batch_size=functools.partial(fit_plan.batch_size, params["batch_size"]),

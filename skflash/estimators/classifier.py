@@ -123,7 +123,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         lr_schedule: Literal["cosine"] | None = "cosine",
         batch_size: int | Literal["auto"] = "auto",
         max_epochs: int = 200,
-        early_stopping: bool = False,
+        early_stopping: bool | Literal["auto"] = False,
         validation_fraction: float = 0.1,
         patience: int = 10,
         standardize_inputs: bool | Literal["robust"] = True,

@@ -92,6 +92,11 @@ def checked_params(estimator: Any, table: tuple[Parameter, ...] | None = None) -
     return params
 
 
+#: ``early_stopping="auto"`` stops early on more training rows than this (as
+#: scikit-learn's HistGradientBoosting does).
+AUTO_EARLY_STOPPING_ROWS = 10_000
+
+
 @dataclasses.dataclass(frozen=True)
 class FitPlan:
     """What one call of ``fit`` or ``partial_fit`` does, decided before any data is read."""
@@ -111,6 +116,11 @@ class FitPlan:
     @property
     def validation_fraction(self) -> float | None:
         return self.params["validation_fraction"] if self.params["early_stopping"] else None
+
+    @property
+    def holdout_above(self) -> int:
+        """Training rows a fit must exceed to hold out validation rows (``"auto"``)."""
+        return AUTO_EARLY_STOPPING_ROWS if self.params["early_stopping"] == "auto" else 0
 
 
 def plan_fit(params: dict[str, Any], continuing: bool, max_epochs: int | None) -> FitPlan:

@@ -177,11 +177,12 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "early_stopping",
         False,
-        "bool",
-        (Boolean(),),
+        'bool or "auto"',
+        (Boolean(), Options(("auto",))),
         """
         Hold out ``validation_fraction`` of the training data, stop when its loss has
         not improved for ``patience`` epochs, and keep the best epoch's weights.
+        ``"auto"`` does so only when the training data has more than 10,000 rows.
         """,
     ),
     Parameter(
