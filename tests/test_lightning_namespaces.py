@@ -56,13 +56,18 @@ def test_callbacks_loggers_and_checkpoints_of_either_package_are_honoured(diabet
     np.testing.assert_array_equal(reg.predict(X), plain.predict(X))  # the same training
 
 
-def test_the_unified_namespace_takes_accelerators_strategies_and_keeps_training(diabetes):
+def test_the_unified_namespace_takes_strategies_accelerators_plugins_and_keeps_training(
+    diabetes,
+):
     X, y = diabetes
     strategy = unified.strategies.SingleDeviceStrategy(device="cpu")
     reg = FlashRegressor(**FAST, trainer__strategy=strategy).fit(X, y)
     assert isinstance(reg.task_, unified.LightningModule)
-    clf = FlashClassifier(**FAST, accelerator=unified.accelerators.CPUAccelerator())
-    clf.fit(X, y > 140)
+    clf = FlashClassifier(
+        **FAST,
+        accelerator=unified.accelerators.CPUAccelerator(),
+        trainer__plugins=[unified.plugins.environments.LightningEnvironment()],
+    ).fit(X, y > 140)
     assert isinstance(clf.task_, unified.LightningModule)
     loaded = pickle.loads(pickle.dumps(clf))
     assert isinstance(loaded.task_, unified.LightningModule)
