@@ -66,7 +66,7 @@ def test_the_unified_namespace_takes_strategies_accelerators_plugins_and_keeps_t
     clf = FlashClassifier(
         **FAST,
         accelerator=unified.accelerators.CPUAccelerator(),
-        trainer__plugins=[unified.plugins.environments.LightningEnvironment()],
+        trainer__plugins=[unified.plugins.TorchCheckpointIO()],
     ).fit(X, y > 140)
     assert isinstance(clf.task_, unified.LightningModule)
     loaded = pickle.loads(pickle.dumps(clf))
