@@ -56,13 +56,18 @@ def test_callbacks_loggers_and_checkpoints_of_either_package_are_honoured(diabet
     np.testing.assert_array_equal(reg.predict(X), plain.predict(X))  # the same training
 
 
-def test_the_unified_namespace_takes_accelerators_strategies_and_keeps_training(diabetes):
+def test_the_unified_namespace_takes_strategies_accelerators_plugins_and_keeps_training(
+    diabetes,
+):
     X, y = diabetes
     strategy = unified.strategies.SingleDeviceStrategy(device="cpu")
     reg = FlashRegressor(**FAST, trainer__strategy=strategy).fit(X, y)
     assert isinstance(reg.task_, unified.LightningModule)
-    clf = FlashClassifier(**FAST, accelerator=unified.accelerators.CPUAccelerator())
-    clf.fit(X, y > 140)
+    clf = FlashClassifier(
+        **FAST,
+        accelerator=unified.accelerators.CPUAccelerator(),
+        trainer__plugins=[unified.plugins.TorchCheckpointIO()],
+    ).fit(X, y > 140)
     assert isinstance(clf.task_, unified.LightningModule)
     loaded = pickle.loads(pickle.dumps(clf))
     assert isinstance(loaded.task_, unified.LightningModule)
@@ -126,3 +131,13 @@ def test_a_diverging_fit_in_the_unified_namespace_raises_the_shared_error(diabet
     )
     with pytest.raises(TrainingDivergedError), torch.no_grad():
         reg.fit(X, y * 1e20)
+
+
+def test_quiet_fits_silence_both_packages_loggers():
+    import logging
+
+    from skflash.estimators.quiet import quiet_lightning
+
+    names = ["pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"]
+    with quiet_lightning():
+        assert all(logging.getLogger(n).level == logging.ERROR for n in names)

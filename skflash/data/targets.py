@@ -45,8 +45,9 @@ class RegressionTargets:
     def check_kind(y: Any, owner: str) -> None:
         """Refuse labels before any conversion, with what to use instead."""
         values = np.asarray(y)
-        if values.dtype.kind in "fO" and pd.isna(values).any():
-            # (scikit-learn's own check lets None through, and it becomes NaN)
+        if values.dtype == object and pd.isna(values).any():
+            # scikit-learn's check lets None through, and it becomes NaN (a NaN in a
+            # float target gets scikit-learn's own "Input y contains NaN")
             raise ValueError(
                 "y holds missing values (None or NaN). Drop those rows, or fill them in "
                 "before fitting (the target cannot be imputed by the model)."
