@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "docs")]
 # Workers of the gallery's Dask example and of the examples' Trainers import skflash too.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -87,6 +87,7 @@ sphinx_gallery_conf = {
     "min_reported_time": 1e9,
     "matplotlib_animations": False,
     "write_computation_times": False,
+    "reset_argv": "gallery_argv.gallery_argv",
 }
 
 # --- HTML --------------------------------------------------------------------------------
@@ -99,8 +100,8 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_show_sourcelink = False
-# Nothing is fetched at build time: no intersphinx inventories.
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+# Nothing is fetched at build time: sphinx.ext.intersphinx is not loaded, so no inventory
+# is downloaded; other projects' names stay plain text.
 
 
 def _defined_outside_skflash(obj: object) -> bool:

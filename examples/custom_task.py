@@ -153,4 +153,7 @@ def main(max_epochs: int = 1000, **trainer_kwargs: Any) -> tuple[RegressionTask,
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-epochs", type=int, default=1000)
-    main(parser.parse_args().max_epochs)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    args = parser.parse_args()
+    quiet = {"enable_progress_bar": False, "enable_model_summary": False} if args.quiet else {}
+    main(args.max_epochs, **quiet)

@@ -22,4 +22,4 @@ display = LossCurveDisplay.from_estimator(reg)
 # %%
 # The display's ``plot`` draws again, on axes of your choice, with a log scale:
 
-display.plot(log_scale=True)
+log_scaled = display.plot(log_scale=True)

@@ -23,6 +23,7 @@ import pytest
 from packaging.version import Version
 
 import skflash
+from skflash.estimators.base import DOCS_URL
 
 try:
     import tomllib
@@ -177,7 +178,7 @@ def test_installed_wheel_reports_its_own_version(installed):
     assert Path(installed["file"]).resolve().is_relative_to(venv)
     assert not Path(installed["file"]).resolve().is_relative_to(ROOT)
     assert installed["py_typed"]
-    assert "Documentation, https://pypi.org/project/skflash/" in installed["urls"]
+    assert f"Documentation, {DOCS_URL}" in installed["urls"]  # where the HTML repr links
 
 
 def test_version_is_written_once():
