@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/python -m skflash.demo
 
 test: $(STAMP)
-	$(BIN)/ruff check skflash tests benchmarks examples
-	$(BIN)/ruff format --check skflash tests benchmarks examples
+	$(BIN)/ruff check skflash tests benchmarks examples docs
+	$(BIN)/ruff format --check skflash tests benchmarks examples docs
 	$(BIN)/python -m pytest -n 2 -q
 
 # The documentation site, offline, every warning an error, every gallery example run.

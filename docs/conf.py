@@ -47,6 +47,7 @@ numpydoc_show_class_members = False  # the class template lists the members
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 # Every docstring the API reference renders is checked; a failure fails the build.
+# "all" followed by codes: every check except those listed.
 numpydoc_validation_checks = {
     "all",
     "ES01",  # an extended summary is welcome, not required
