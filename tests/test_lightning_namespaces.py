@@ -131,3 +131,13 @@ def test_a_diverging_fit_in_the_unified_namespace_raises_the_shared_error(diabet
     )
     with pytest.raises(TrainingDivergedError), torch.no_grad():
         reg.fit(X, y * 1e20)
+
+
+def test_quiet_fits_silence_both_packages_loggers():
+    import logging
+
+    from skflash.estimators.quiet import quiet_lightning
+
+    names = ["pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"]
+    with quiet_lightning():
+        assert all(logging.getLogger(n).level == logging.ERROR for n in names)

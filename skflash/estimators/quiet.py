@@ -14,7 +14,13 @@ import threading
 import warnings
 from collections.abc import Iterator
 
-_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning", "lightning.pytorch")
+_LOGGERS = (
+    "pytorch_lightning",
+    "lightning_fabric",
+    "lightning",
+    "lightning.pytorch",
+    "lightning.fabric",
+)
 _MODULES = (r"pytorch_lightning(\.|$)", r"lightning_fabric(\.|$)", r"lightning(\.|$)")
 
 _lock = threading.Lock()
