@@ -16,10 +16,10 @@ from skflash.estimators.base import BaseFlashEstimator
 from skflash.estimators.parameters import Boolean, Options, Parameter, Satisfies, with_own
 from skflash.estimators.shared_parameters import SHARED_PARAMETERS
 from skflash.lightning_namespaces import CLASSIC, in_namespace
+from skflash.tasks.regression import REGRESSION_LOSSES, RegressionTask, regression_loss
 
 if TYPE_CHECKING:
     from skflash.lightning_namespaces import LightningAccelerator, LightningCallback
-from skflash.tasks.regression import REGRESSION_LOSSES, RegressionTask, regression_loss
 
 
 class FlashRegressor(RegressorMixin, BaseFlashEstimator):
