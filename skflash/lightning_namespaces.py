@@ -101,6 +101,11 @@ def namespace_of(objects: Iterable[Any]) -> str:
     return next(iter(found), CLASSIC)
 
 
+def task_namespace(task: Any) -> str:
+    """The Lightning namespace a fitted Task was built on."""
+    return _namespace_of_class(type(task)) or CLASSIC
+
+
 def module_in(name: str, namespace: str) -> types.ModuleType:
     """skflash's module ``name`` (such as ``"skflash.estimators.training"``) with its
     Lightning classes from ``namespace``."""

@@ -161,6 +161,7 @@ class _Loader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
+        module.__loader__ = module.__spec__.loader = self.loader  # resources, reloads
         self.loader.exec_module(module)
         try:
             register_converters()

@@ -141,3 +141,15 @@ def test_quiet_fits_silence_both_packages_loggers():
     names = ["pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"]
     with quiet_lightning():
         assert all(logging.getLogger(n).level == logging.ERROR for n in names)
+
+
+def test_continuing_with_the_other_package_is_refused_and_keeps_the_model(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(**FAST, warm_start=True).fit(X, y)
+    before = reg.predict(X)
+    reg.set_params(callbacks=[_epoch_counter(unified)()])
+    with pytest.raises(ValueError, match="trained with pytorch_lightning and is given"):
+        reg.fit(X, y)
+    np.testing.assert_array_equal(reg.predict(X), before)
+    reg.set_params(warm_start=False).fit(X, y)  # a refit may change package
+    assert isinstance(reg.task_, unified.LightningModule)

@@ -35,6 +35,11 @@ def test_a_pipeline_ending_in_a_regressor_converts_with_skl2onnx_names(dtype):
     names, (predicted,) = _run(skl2onnx.to_onnx(pipe, X[:1]), X)
     assert names == ["variable"] and predicted.dtype == dtype and predicted.shape == (len(X), 1)
     np.testing.assert_allclose(predicted[:, 0], pipe.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_a_regressor_of_two_outputs_gives_both():
+    X, y = load_diabetes(return_X_y=True)
+    X = X.astype(np.float32)
     two = make_pipeline(StandardScaler(), FlashRegressor(**FAST)).fit(X, np.c_[y, -y])
     _, (predicted,) = _run(skl2onnx.to_onnx(two, X[:1]), X)
     np.testing.assert_allclose(predicted, two.predict(X), rtol=1e-4, atol=1e-4)

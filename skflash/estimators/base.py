@@ -25,7 +25,7 @@ from skflash.estimators.persistence import load_state, saved_state
 from skflash.estimators.prediction import model_outputs
 from skflash.estimators.shared_parameters import KWARGS_DOC, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from skflash.estimators.training import FitOutcome, quiet_fit
-from skflash.lightning_namespaces import module_in
+from skflash.lightning_namespaces import module_in, task_namespace
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -180,6 +180,7 @@ class BaseFlashEstimator(BaseEstimator):
                 )
             elif continuing:
                 task = self.task_
+                check_same_namespace(task, params["lightning"])
                 lr_schedule = params["lr_schedule"] if plan.scheduled else None
                 task.continue_training(
                     params["optimizer"],
@@ -328,5 +329,17 @@ class BaseFlashEstimator(BaseEstimator):
 #: the signature, the ``**kwargs`` catch-all's own name too: that one name is stored and
 #: refused at ``fit`` (see ``fit_plan.checked_params``); any other unknown name at once.
 _VAR_KEYWORD = "kwargs"
+
+
 #: Parameters that do not shape the network (the rest rebuild it when unpickled).
+def check_same_namespace(task: Any, namespace: str) -> None:
+    """Refuse to continue training a Task with objects of the other Lightning package."""
+    if task_namespace(task) != namespace:
+        raise ValueError(
+            f"This model was trained with {task_namespace(task)} and is given {namespace} "
+            "objects now; one Trainer cannot mix the two. Continue with objects of the "
+            "first package, or refit without warm_start."
+        )
+
+
 _NOT_NETWORK = ("callbacks", "random_state", "trainer_kwargs")

@@ -26,10 +26,10 @@ from skflash.estimators.parameters import (
 )
 from skflash.estimators.shared_parameters import SHARED_PARAMETERS
 from skflash.lightning_namespaces import CLASSIC, in_namespace
+from skflash.tasks.classification import ClassificationTask
 
 if TYPE_CHECKING:
     from skflash.lightning_namespaces import LightningAccelerator, LightningCallback
-from skflash.tasks.classification import ClassificationTask
 
 
 class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
