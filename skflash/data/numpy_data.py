@@ -294,6 +294,7 @@ class NumpyPostprocess(Postprocess):
         self.y_scale: torch.Tensor | None = None
 
     def set_target_scaling(self, mean: Any, scale: Any) -> None:
+        self._like: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self.y_mean = None if mean is None else torch.as_tensor(np.asarray(mean))
         self.y_scale = None if scale is None else torch.as_tensor(np.asarray(scale))
 
@@ -309,8 +310,13 @@ class NumpyPostprocess(Postprocess):
     def per_batch_transform(self, batch: torch.Tensor) -> torch.Tensor:
         if self.y_mean is None:
             return batch
-        scale = self.y_scale.to(batch.device, batch.dtype)
-        return batch * scale + self.y_mean.to(batch.device, batch.dtype)
+        key = (batch.device, batch.dtype)  # converted once: predict runs this every call
+        cached = vars(self).setdefault("_like", {})
+        if key not in cached:  # ordinary tensors, even when first asked under inference mode
+            with torch.inference_mode(False):
+                cached[key] = (self.y_scale.to(*key), self.y_mean.to(*key))
+        scale, mean = cached[key]
+        return batch * scale + mean
 
 
 class NumpyDataModule(DataModule):

@@ -36,7 +36,7 @@ def model_outputs(estimator: Any, X: Any) -> np.ndarray:
         for batch in estimator.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
             if batch.dtype in (torch.float16, torch.bfloat16):
                 batch = batch.float()  # numpy has no half precision types of torch's
-            values = batch.cpu().numpy()
+            values = (batch if batch.device.type == "cpu" else batch.cpu()).numpy()
             if outputs is None:  # one array for all rows, filled batch by batch
                 outputs = np.empty((len(X), *values.shape[1:]), dtype=X.dtype)
             outputs[start : start + len(values)] = values
