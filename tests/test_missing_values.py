@@ -48,6 +48,8 @@ def test_nan_none_and_pd_na_fit_and_predict_and_leave_the_frame_alone(missing):
     assert reg.task_.preprocess.indicators == [0, 1]
     predictions = reg.predict(X)
     assert np.isfinite(predictions).all()
+    task_outputs = torch.cat(reg.task_.predict(X.head(5))).numpy()  # the Flash API's path
+    np.testing.assert_allclose(task_outputs.ravel(), predictions[:5])
     pd.testing.assert_frame_equal(X, before)
 
 

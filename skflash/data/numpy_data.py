@@ -16,7 +16,7 @@ import torch
 
 from skflash.data.categories import CategoryCodes
 from skflash.data.data_module import DataModule
-from skflash.data.missing_values import filled
+from skflash.data.missing_values import filled, with_nan
 from skflash.data.process import Postprocess, Preprocess
 from skflash.data.row_blocks import BlockStream
 from skflash.data.samples import ArraySamples
@@ -272,7 +272,7 @@ class NumpyPreprocess(Preprocess):
             return np.asarray(x)
         frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(np.asarray(x))
         numeric = self.categories.numeric_positions(frame.shape[1])
-        values = frame.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        values = with_nan(frame.iloc[:, numeric]).to_numpy(dtype=np.float64, na_value=np.nan)
         return self.categories.model_input(frame, values)
 
     def predict_load_data(self, data: Any) -> NumpyRows:
