@@ -17,7 +17,9 @@ def test_sklearn_compatible(estimator, check):
 #: and a classification Task written the same way.
 @parametrize_with_checks(
     [
-        FlashRegressor(task=RegressionTask, task__learning_rate=0.05, random_state=0),
+        FlashRegressor(
+            task=RegressionTask, task__learning_rate=0.05, max_epochs=50, random_state=0
+        ),
         FlashClassifier(task=ClassificationTask, max_epochs=50, random_state=0),
     ]
 )

@@ -123,6 +123,7 @@ def test_multi_output_when_the_task_is_told_the_number_of_outputs(diabetes_xy):
         ({"backbone": RegressionTask(3)}, r"got a LightningModule.*task=RegressionTask"),
         ({"task": RegressionTask, "optimizer": "sgd"}, r"got optimizer='sgd'.*task__<arg>"),
         ({"task": RegressionTask, "learning_rate": 0.1}, "Leave learning_rate at its default"),
+        ({"task": RegressionTask, "learning_rate": 1}, "got learning_rate=1"),
         ({"task": RegressionTask, "loss": "l1"}, "got loss='l1'"),
         ({"task": RegressionTask, "backbone": "linear"}, "got backbone='linear'"),
         ({"task": RegressionTask, "n_ensemble": 3}, "got n_ensemble=3"),

@@ -61,6 +61,8 @@ def check_task_params(estimator: Any, params: dict[str, Any], defaults: dict[str
     owner = type(estimator).__name__
     name = params["task"].__name__
     for key in TASK_OWNED:
+        if key == "n_ensemble" and params[key] == 1:
+            continue  # no ensemble: as with the Task itself
         if key in params and key in defaults and _differs(params[key], defaults[key]):
             raise ValueError(
                 f"{owner}(task={name}) got {key}={params[key]!r}, but the Task defines its "
