@@ -126,10 +126,16 @@ def build_task(
     """The user's Task, built with the data's sizes and the ``task__`` arguments; its
     Postprocess is the estimator's (which reads raw model outputs)."""
     task_cls = params["task"]
-    arguments = {
-        **learned_arguments(task_cls, n_inputs, n_outputs, classes),
-        **params["task_kwargs"],
-    }
+    learned = learned_arguments(task_cls, n_inputs, n_outputs, classes)
+    for name, size in learned.items():
+        given = params["task_kwargs"].get(name, size)
+        if given != size:
+            raise ValueError(
+                f"{owner}(task={task_cls.__name__}) got task__{name}={given!r}, but the "
+                f"data gives {name}={size}. The estimator passes {name} to the Task itself: "
+                f"leave task__{name} out."
+            )
+    arguments = {**learned, **params["task_kwargs"]}
     try:
         task = task_cls(**arguments)
     except TypeError as error:
