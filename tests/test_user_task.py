@@ -164,3 +164,13 @@ def test_the_estimators_early_stopping_serves_a_users_task(diabetes_xy):
     ).fit(X, y)
     assert reg.n_iter_ < 300 and reg.best_epoch_ is not None
     assert {"train_loss", "val_loss"} <= set(reg.history_[-1])
+
+
+def test_a_lightning_pytorch_module_as_backbone_is_refused_too(diabetes_xy):
+    unified = pytest.importorskip("lightning.pytorch")
+
+    class Module(unified.LightningModule):
+        pass
+
+    with pytest.raises(TypeError, match="got a LightningModule"):
+        FlashRegressor(backbone=Module, max_epochs=1).fit(*diabetes_xy)
