@@ -149,5 +149,5 @@ def test_a_users_early_stopping_on_val_loss_replaces_the_built_in_one(diabetes, 
     stop = NAMESPACES[name].callbacks.EarlyStopping("val_loss", patience=1, min_delta=1e9)
     reg = FlashRegressor(max_epochs=20, early_stopping=True, callbacks=[stop]).fit(X, y)
     assert len(reg.history_) == 2  # the user's patience and min_delta, not the default
-    with pytest.raises(ValueError, match="EarlyStopping on 'val_loss'.*early_stopping=True"):
+    with pytest.raises(ValueError, match=r"EarlyStopping on 'val_loss'.*early_stopping=True"):
         FlashRegressor(max_epochs=2, callbacks=[stop]).fit(X, y)
