@@ -153,3 +153,13 @@ def test_continuing_with_the_other_package_is_refused_and_keeps_the_model(diabet
     np.testing.assert_array_equal(reg.predict(X), before)
     reg.set_params(warm_start=False).fit(X, y)  # a refit may change package
     assert isinstance(reg.task_, unified.LightningModule)
+
+
+@pytest.mark.parametrize("name", list(NAMESPACES))
+def test_a_users_early_stopping_on_val_loss_replaces_the_built_in_one(diabetes, name):
+    X, y = diabetes
+    stop = NAMESPACES[name].callbacks.EarlyStopping("val_loss", patience=1, min_delta=1e9)
+    reg = FlashRegressor(max_epochs=20, early_stopping=True, callbacks=[stop]).fit(X, y)
+    assert len(reg.history_) == 2  # the user's patience and min_delta, not the default
+    with pytest.raises(ValueError, match=r"EarlyStopping on 'val_loss'.*early_stopping=True"):
+        FlashRegressor(max_epochs=2, callbacks=[stop]).fit(X, y)

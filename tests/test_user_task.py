@@ -129,6 +129,7 @@ def test_multi_output_when_the_task_is_told_the_number_of_outputs(diabetes_xy):
         ({"task": RegressionTask, "n_ensemble": 3}, "got n_ensemble=3"),
         ({"task": RegressionTask, "optimizer__momentum": 0.9}, "got optimizer__momentum"),
         ({"task": RegressionTask, "task__lr": 0.1}, r"task__lr is not an argument of"),
+        ({"task": RegressionTask, "task__num_inputs": 3}, r"task__num_inputs=3.*num_inputs=10"),
         ({"task": RegressionTask(3)}, "not an instance"),
         ({"task": nn.Linear}, "must be one of None or a skflash.Task class"),
     ],
@@ -164,3 +165,13 @@ def test_the_estimators_early_stopping_serves_a_users_task(diabetes_xy):
     ).fit(X, y)
     assert reg.n_iter_ < 300 and reg.best_epoch_ is not None
     assert {"train_loss", "val_loss"} <= set(reg.history_[-1])
+
+
+def test_a_lightning_pytorch_module_as_backbone_is_refused_too(diabetes_xy):
+    unified = pytest.importorskip("lightning.pytorch")
+
+    class Module(unified.LightningModule):
+        pass
+
+    with pytest.raises(TypeError, match="got a LightningModule"):
+        FlashRegressor(backbone=Module, max_epochs=1).fit(*diabetes_xy)

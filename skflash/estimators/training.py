@@ -47,15 +47,24 @@ def fit_callbacks(
     history = History()
     callbacks: list[Callback] = [history]
     best = None
+    users = [copy.deepcopy(c) for c in (params["callbacks"] or [])]
+    stops_on_val = any(isinstance(c, EarlyStopping) and c.monitor == "val_loss" for c in users)
+    if stops_on_val and not validating:
+        raise ValueError(
+            f"{owner}'s callbacks hold an EarlyStopping on 'val_loss', which exists only "
+            "when the fit holds out validation rows: set early_stopping=True (the rows "
+            "are validation_fraction of the data)."
+        )
     if validating:
         best = BestWeights("val_loss")
-        callbacks += [EarlyStopping("val_loss", patience=params["patience"]), best]
+        if not stops_on_val:  # the user's own EarlyStopping on val_loss replaces this one
+            callbacks.append(EarlyStopping("val_loss", patience=params["patience"]))
+        callbacks.append(best)
     if int(params["verbose"]) == 1:
         callbacks.append(EpochProgress(owner))
     if int(params["verbose"]) < 2:
         callbacks.append(QuietWorkers())
-    callbacks += [copy.deepcopy(c) for c in (params["callbacks"] or [])]
-    return history, best, callbacks
+    return history, best, callbacks + users
 
 
 def make_trainer(

@@ -12,11 +12,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import pytorch_lightning as pl
-
 from skflash.core.model import Task
 from skflash.data.process import Postprocess
 from skflash.estimators import routing
+from skflash.lightning_namespaces import NAMESPACES
 
 #: Constructor argument names that receive the number of input features.
 INPUT_NAMES = ("num_inputs", "num_features", "n_inputs", "n_features", "in_features", "input_dim")
@@ -40,7 +39,10 @@ TASK_OWNED = (
 def is_lightning_module(value: Any) -> bool:
     """Whether ``value`` is a LightningModule class or instance (a Task among them)."""
     cls = value if inspect.isclass(value) else type(value)
-    return issubclass(cls, pl.LightningModule)
+    return any(  # either Lightning package's LightningModule, neither imported here
+        c.__name__ == "LightningModule" and c.__module__.startswith(NAMESPACES)
+        for c in inspect.getmro(cls)
+    )
 
 
 def refuse_module_as_backbone(owner: str, backbone: Any) -> None:
@@ -128,10 +130,16 @@ def build_task(
     """The user's Task, built with the data's sizes and the ``task__`` arguments; its
     Postprocess is the estimator's (which reads raw model outputs)."""
     task_cls = params["task"]
-    arguments = {
-        **learned_arguments(task_cls, n_inputs, n_outputs, classes),
-        **params["task_kwargs"],
-    }
+    learned = learned_arguments(task_cls, n_inputs, n_outputs, classes)
+    for name, size in learned.items():
+        given = params["task_kwargs"].get(name, size)
+        if given != size:
+            raise ValueError(
+                f"{owner}(task={task_cls.__name__}) got task__{name}={given!r}, but the "
+                f"data gives {name}={size}. The estimator passes {name} to the Task itself: "
+                f"leave task__{name} out."
+            )
+    arguments = {**learned, **params["task_kwargs"]}
     try:
         task = task_cls(**arguments)
     except TypeError as error:
