@@ -104,7 +104,8 @@ def test_mypy_checks_a_user_script_and_sees_the_parameters(tmp_path):
     }
     for line, message in expected.items():
         assert any(e.startswith(f"mistakes.py:{line}:") and message in e for e in errors), report
-    assert len(errors) == len(expected), report
+    # no error elsewhere (mypy may say more than one thing about the positional call)
+    assert {int(e.split(":")[1]) for e in errors} == set(expected), report
 
 
 def test_every_lazily_loaded_name_is_exported_and_typed():

@@ -101,8 +101,10 @@ class DataModule(pl.LightningDataModule):
 
     @property
     def data_pipeline(self) -> DataPipeline:
-        """The hooks of :attr:`preprocess` and :attr:`postprocess` (a subclass's own
-        overrides of those properties included), resolved once."""
+        """The hooks of :attr:`preprocess` and :attr:`postprocess`, resolved once.
+
+        A subclass's own overrides of those properties are included.
+        """
         if self._data_pipeline is None:
             self._data_pipeline = DataPipeline(self.preprocess, self.postprocess)
         return self._data_pipeline

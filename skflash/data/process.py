@@ -65,8 +65,10 @@ class _Stageful:
 
     @property
     def current_fn(self) -> str | None:
-        """The hook running now, without its stage prefix (``"load_data"`` while
-        ``train_load_data`` runs), or ``None`` outside a hook."""
+        """The hook running now, without its stage prefix, or ``None`` outside a hook.
+
+        ``"load_data"`` while ``train_load_data`` runs.
+        """
         return self._current_fn
 
     @property
