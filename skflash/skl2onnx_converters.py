@@ -94,6 +94,15 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
         return names[name]
 
     double = isinstance(operator.inputs[0].type, DoubleTensorType)
+    if double and len(operator.outputs) == 2:
+        zipmap = container.get_options(operator.raw_operator, {"zipmap": True})["zipmap"]
+        if zipmap is True:  # ONNX's ZipMap reads float probabilities only
+            raise ValueError(
+                "A classifier pipeline converted with double input gives double "
+                "probabilities, which ONNX's ZipMap cannot take (scikit-learn's own "
+                "classifiers alike). Pass options={id(clf): {'zipmap': False}} for a "
+                "probability tensor, or convert with float32 input (X[:1].astype('float32'))."
+            )
     source = operator.inputs[0].full_name
     if double:
         container.add_node("Cast", [source], [renamed("numeric")], to=TensorProto.FLOAT)

@@ -92,3 +92,5 @@ def test_code_block_runs_as_pasted(code, requires, tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted(p.name for p in tmp_path.iterdir() if p != script)
+    assert not written, f"the block wrote {written} into the working directory"

@@ -69,6 +69,13 @@ def test_zipmap_false_gives_a_probability_tensor_and_string_labels(dtype):
     np.testing.assert_allclose(probabilities, pipe.predict_proba(X), atol=1e-4)
 
 
+def test_double_input_with_a_zipmap_is_refused_with_what_to_do():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), FlashClassifier(max_epochs=1)).fit(X, y)
+    with pytest.raises(ValueError, match=r"ZipMap cannot take.*'zipmap': False"):
+        skl2onnx.to_onnx(pipe, X[:1])
+
+
 def test_models_skl2onnx_cannot_feed_are_refused_with_what_to_do():
     frame = pd.DataFrame({"x": np.arange(40.0), "colour": ["red", "blue"] * 20})
     reg = FlashRegressor(max_epochs=1).fit(frame, np.arange(40.0))

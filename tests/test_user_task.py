@@ -129,6 +129,7 @@ def test_multi_output_when_the_task_is_told_the_number_of_outputs(diabetes_xy):
         ({"task": RegressionTask, "n_ensemble": 3}, "got n_ensemble=3"),
         ({"task": RegressionTask, "optimizer__momentum": 0.9}, "got optimizer__momentum"),
         ({"task": RegressionTask, "task__lr": 0.1}, r"task__lr is not an argument of"),
+        ({"task__learning_rate": 0.1}, r"got task__learning_rate but no task"),
         ({"task": RegressionTask, "task__num_inputs": 3}, r"task__num_inputs=3.*num_inputs=10"),
         ({"task": RegressionTask(3)}, "not an instance"),
         ({"task": nn.Linear}, "must be one of None or a skflash.Task class"),

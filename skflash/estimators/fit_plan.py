@@ -51,6 +51,13 @@ def checked_params(estimator: Any, table: tuple[Parameter, ...] | None = None) -
     params["task_kwargs"] = routing.routed(estimator, "task__")
     if params.get("task") is not None:
         check_task_params(estimator, params, {p.name: p.default for p in table})
+    elif params["task_kwargs"]:
+        first = next(iter(params["task_kwargs"]))
+        raise ValueError(
+            f"{type(estimator).__name__} got task__{first} but no task: task__<arg> "
+            "parameters go to a Task of your own, given as task=YourTask (the built-in "
+            "network takes learning_rate, optimizer... directly)."
+        )
     optimizer = optimizer_class(params["optimizer"])  # unknown names get the closest
     check_supported(optimizer)
     if params["learning_rate"] == "auto":
