@@ -197,3 +197,28 @@ def test_global_batch_is_shared_by_the_processes(diabetes):
     X, y = diabetes
     with pytest.raises(ValueError, match=r"batch_size=101 cannot be shared evenly.*100"):
         FlashRegressor(max_epochs=1, devices=2, batch_size=101).fit(X, y)
+
+
+def test_an_interrupt_of_the_main_process_alone_ends_the_fits_processes():
+    # A notebook's interrupt reaches the kernel only: the started ranks must not be left
+    # waiting on each other (the interpreter would hang at exit, joining them).
+    script = textwrap.dedent(
+        """
+        import multiprocessing, os, signal, threading
+        import numpy as np
+        from skflash import FlashRegressor
+
+        X = np.random.default_rng(0).normal(size=(2000, 8))
+        reg = FlashRegressor(devices=2, max_epochs=100000, batch_size=64)
+        threading.Timer(5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            reg.fit(X, X.sum(1))
+        except KeyboardInterrupt:
+            print("interrupted", multiprocessing.active_children())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "interrupted []" in done.stdout

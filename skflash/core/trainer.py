@@ -46,6 +46,19 @@ def interrupts_reraised() -> Iterator[None]:
             signal.signal(signal.SIGINT, handler)
 
 
+def end_started_processes(trainer: pl.Trainer) -> None:
+    """Kill the processes a fit forked or spawned (``ddp_fork``, ``ddp_spawn``) that are
+    still running: interrupted in the main process alone (a notebook's interrupt signals
+    only the kernel), they would wait on the others forever and hold up the exit."""
+    launcher = getattr(trainer.strategy, "launcher", None)
+    started = [p for p in getattr(launcher, "procs", None) or [] if hasattr(p, "is_alive")]
+    for process in started:
+        if process.is_alive():
+            process.kill()
+    for process in started:
+        process.join(timeout=10)
+
+
 class Trainer(pl.Trainer):
     """A ``pytorch_lightning.Trainer`` with :meth:`finetune`.
 
@@ -55,8 +68,12 @@ class Trainer(pl.Trainer):
     """
 
     def fit(self, *args: Any, **kwargs: Any) -> None:
-        with interrupts_reraised():
-            super().fit(*args, **kwargs)
+        try:
+            with interrupts_reraised():
+                super().fit(*args, **kwargs)
+        except KeyboardInterrupt:
+            end_started_processes(self)
+            raise
 
     def validate(self, *args: Any, **kwargs: Any) -> Any:
         with interrupts_reraised():
