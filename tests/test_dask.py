@@ -94,7 +94,8 @@ def test_dask_ml_incremental_matches_one_epoch_in_memory_and_predicts_blockwise(
     incremental = wrappers.Incremental(FlashRegressor(random_state=0)).fit(X_blocks, y_blocks)
     assert incremental.estimator_.n_iter_ == 3  # one partial_fit per block
     streamed = r2_score(y, incremental.predict(X_blocks).compute())
-    in_memory = FlashRegressor(max_epochs=1, random_state=0).fit(X, y).score(X, y)
+    # partial_fit's batches: not the large-table recipe of a fit
+    in_memory = FlashRegressor(max_epochs=1, batch_size=200, random_state=0).fit(X, y).score(X, y)
     assert streamed > in_memory - 0.02
     post = wrappers.ParallelPostFit(FlashRegressor(max_epochs=1, random_state=0)).fit(X, y)
     predictions = post.predict(X_blocks)

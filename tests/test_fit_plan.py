@@ -72,14 +72,16 @@ def test_plan_seeds_are_fixed_by_random_state_and_partial_fit_runs_no_schedule()
         second.init_seed,
         second.shuffle_seed,
     )
-    assert first.epochs == 200 and first.scheduled and first.validation_fraction is None
+    assert first.epochs == "auto" and first.scheduled and first.validation_fraction is None
+    assert fit_plan.sized_to_table(first, 500).epochs == 200
     one = fit_plan.plan_fit(params, True, 1)
     assert one.epochs == 1 and not one.scheduled and one.continuing
 
 
 def test_checked_params_resolve_the_automatic_values():
     params = fit_plan.checked_params(FlashRegressor(optimizer="sgd", trainer__max_steps=5))
-    assert params["learning_rate"] == 0.1
+    plan = fit_plan.plan_fit(params, False, None)
+    assert fit_plan.sized_to_table(plan, 100).params["learning_rate"] == 0.1
     assert params["trainer_kwargs"] == {"max_steps": 5}
     with pytest.raises(ValueError, match="own parameter 'max_epochs'"):
         fit_plan.checked_params(FlashRegressor(trainer__max_epochs=5))
@@ -128,3 +130,34 @@ def test_early_stopping_auto_holds_out_rows_only_above_ten_thousand(monkeypatch)
     assert small.best_epoch_ is None and "val_loss" not in small.history_[-1]
     large = FlashRegressor(early_stopping="auto", max_epochs=2, random_state=0).fit(X, y)
     assert large.best_epoch_ is not None and "val_loss" in large.history_[-1]
+
+
+def _sized(n_rows, scheduled=True, **settings):
+    params = fit_plan.checked_params(FlashRegressor(**settings))
+    plan = fit_plan.plan_fit(params, False, None if scheduled else 1)
+    sized = fit_plan.sized_to_table(plan, n_rows)
+    recipe = fit_plan.large_table_recipe(params, plan.scheduled)
+    batch = fit_plan.batch_size(params["batch_size"], n_rows, large_recipe=recipe)
+    return sized.epochs, batch, sized.params["learning_rate"], sized.params["optimizer_kwargs"]
+
+
+def test_a_large_table_takes_the_large_table_recipe_only_where_each_setting_is_auto():
+    # up to 10,000 training rows: 200 epochs of 200-row batches at AdamW's 1e-3
+    assert _sized(10_000) == (200, 200, 1e-3, {"weight_decay": pytest.approx(1.0)})
+    assert _sized(150)[:2] == (200, 150)
+    # above: 40 epochs of 1024-row batches at ten times the rate, the same shrink per step
+    assert _sized(10_001) == (40, 1024, 1e-2, {"weight_decay": pytest.approx(0.1)})
+    # what the user sets stays as set, and the rate follows only the recipe's batches
+    assert _sized(50_000, max_epochs=7)[:3] == (7, 1024, 1e-2)
+    assert _sized(50_000, batch_size=256)[1:3] == (256, 1e-3)
+    assert _sized(50_000, learning_rate=0.003)[1:3] == (1024, 0.003)
+    assert _sized(50_000, lr_schedule=None)[2] == 1e-3  # no annealing: no higher rate
+    assert _sized(50_000, optimizer="sgd")[2] == 0.1  # measured for the Adam family only
+    # partial_fit steps at the constant rate in the usual batches
+    assert _sized(50_000, scheduled=False) == (1, 200, 1e-3, {"weight_decay": pytest.approx(1.0)})
+
+
+def test_a_users_task_keeps_the_usual_batches_and_epochs_on_a_large_table():
+    from examples.custom_task import RegressionTask
+
+    assert _sized(50_000, task=RegressionTask)[:2] == (200, 200)

@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from skflash import FlashClassifier, FlashRegressor
 from skflash.core.optimizers import UNSUPPORTED, _classes
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
+from skflash.estimators import fit_plan
 from skflash.estimators.fit_plan import checked_params
 
 QUICK = {"max_epochs": 4, "random_state": 0}
@@ -36,9 +37,14 @@ def test_weight_decay_auto_keeps_the_per_step_shrink(diabetes):
     adam = FlashRegressor(optimizer="adam", max_epochs=3, random_state=0).fit(*diabetes)
     adamw = FlashRegressor(optimizer="adamw", max_epochs=3, random_state=0).fit(*diabetes)
     np.testing.assert_array_equal(adam.predict(diabetes[0]), adamw.predict(diabetes[0]))
-    group = checked_params(FlashRegressor(optimizer="radam"))["optimizer_kwargs"]
+
+    def optimizer_kwargs(reg):
+        plan = fit_plan.plan_fit(fit_plan.checked_params(reg), False, None)
+        return fit_plan.sized_to_table(plan, 1000).params["optimizer_kwargs"]
+
+    group = optimizer_kwargs(FlashRegressor(optimizer="radam"))
     assert group == {"weight_decay": pytest.approx(1e-3 / 3e-3), "decoupled_weight_decay": True}
-    assert checked_params(FlashRegressor(optimizer="sgd"))["optimizer_kwargs"] == {}
+    assert optimizer_kwargs(FlashRegressor(optimizer="sgd")) == {}
     with pytest.raises(ValueError, match="Rprop has no weight decay"):
         FlashRegressor(optimizer="rprop", weight_decay=0.1).fit(*diabetes)
 

@@ -147,7 +147,7 @@ def test_set_params_routes(data):
             r"'learning_rate' .* 'auto' or a number in \(0.0, inf\]",
         ),
         ({"validation_fraction": 1.5}, ValueError, r"'validation_fraction' .* \(0.0, 1.0\)"),
-        ({"max_epochs": 0}, ValueError, "'max_epochs' .* must be an integer >= 1; got 0"),
+        ({"max_epochs": 0}, ValueError, "'max_epochs' .* integer >= 1 or one of 'auto'; got 0"),
     ],
 )
 def test_bad_parameters_get_clear_errors(data, kwargs, error, message):

@@ -98,7 +98,7 @@ def test_mypy_checks_a_user_script_and_sees_the_parameters(tmp_path):
     errors = [line for line in report.splitlines() if ": error:" in line]
     assert not [line for line in errors if line.startswith("user.py")], report
     expected = {
-        3: 'Argument "max_epochs" to "FlashRegressor" has incompatible type "str"',
+        3: 'Argument "max_epochs" to "FlashRegressor" has incompatible type "Literal[',
         4: 'Argument "learning_rate" to "FlashClassifier" has incompatible type "list[float]"',
         5: 'Too many positional arguments for "FlashRegressor"',
     }

@@ -166,10 +166,16 @@ class BaseFlashEstimator(BaseEstimator):
             holdout_above=plan.holdout_above,
             split_seed=plan.split_seed,
             shuffle_seed=plan.shuffle_seed,
-            batch_size=functools.partial(fit_plan.batch_size, params["batch_size"]),
+            batch_size=functools.partial(
+                fit_plan.batch_size,
+                params["batch_size"],
+                large_recipe=fit_plan.large_table_recipe(params, plan.scheduled),
+            ),
             classes=classes,
         )
         rows = training_rows(self, X, y, sample_weight, rules)
+        plan = fit_plan.sized_to_table(plan, rows.n_rows)
+        params = plan.params
         fit_plan.check_codes_fit(rows.table.categories, params["precision"])
         with quiet_fit(int(params["verbose"])):
             if continuing and params["task"] is not None:

@@ -101,7 +101,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         weight_decay: float | Literal["auto"] = "auto",
         lr_schedule: Literal["cosine"] | None = "cosine",
         batch_size: int | Literal["auto"] = "auto",
-        max_epochs: int = 200,
+        max_epochs: int | Literal["auto"] = "auto",
         early_stopping: bool | Literal["auto"] = False,
         validation_fraction: float = 0.1,
         patience: int = 10,

@@ -129,7 +129,9 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         """
         ``"auto"``: the rate measured to train well for the optimizer (1e-3 for AdamW,
         Adam, NAdam, RMSprop and Rprop; 3e-3 RAdam and Adamax; 1e-2 Adagrad and
-        Adafactor; 0.1 SGD and ASGD; 1.0 Adadelta; torch's default for other classes).
+        Adafactor; 0.1 SGD and ASGD; 1.0 Adadelta; torch's default for other classes),
+        ten times that for the Adam family under the large-table recipe (see
+        ``max_epochs``).
         """,
     ),
     Parameter(
@@ -162,16 +164,23 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         'int or "auto"',
         (Integer(1), Options(("auto",))),
         """
-        ``"auto"`` is ``min(200, n_samples)``.
+        ``"auto"`` is ``min(200, n_samples)``; 1024 on a table of more than 10,000
+        training rows (the large-table recipe of the built-in network: see
+        ``max_epochs``).
         """,
     ),
     Parameter(
         "max_epochs",
-        200,
-        "int",
-        (Integer(1),),
+        "auto",
+        'int or "auto"',
+        (Integer(1), Options(("auto",))),
         """
         Passes over the training data (per ``fit``; ``partial_fit`` makes one).
+        ``"auto"`` is 200; on a table of more than 10,000 training rows the built-in
+        network takes the large-table recipe instead: 40 epochs, of 1024-row batches
+        (``batch_size="auto"``), at ten times the learning rate (``learning_rate="auto"``
+        with the Adam family), annealed by the schedule. As accurate or more, in a fifth
+        to a tenth of the time (measured on diamonds, CPS1988 and nlswork).
         """,
     ),
     Parameter(
