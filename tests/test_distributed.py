@@ -222,3 +222,37 @@ def test_an_interrupt_of_the_main_process_alone_ends_the_fits_processes():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "interrupted []" in done.stdout
+
+
+def test_an_interrupt_while_the_processes_start_ends_those_already_running(monkeypatch):
+    # The launcher lists its processes once all have started: an interrupt that lands
+    # before then must end the ones already running, and leave the caller's own alone.
+    import multiprocessing
+    import time
+
+    import pytorch_lightning as pl
+
+    from skflash.core.trainer import Trainer
+
+    fork = multiprocessing.get_context("fork")
+    callers = fork.Process(target=time.sleep, args=(60,))
+    callers.start()
+    started = []
+
+    def interrupted_while_starting(self, *args, **kwargs):
+        started.append(fork.Process(target=time.sleep, args=(60,)))
+        started[-1].start()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pl.Trainer, "fit", interrupted_while_starting)
+    trainer = Trainer(
+        accelerator="cpu", devices=2, strategy="ddp_fork", logger=False, enable_progress_bar=False
+    )
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trainer.fit(None)
+        assert not started[0].is_alive()
+        assert callers.is_alive()
+    finally:
+        callers.kill()
+        callers.join()

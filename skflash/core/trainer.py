@@ -11,6 +11,7 @@ notebook or a search, the caller decides what an interrupt means.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import signal
 import threading
 from collections.abc import Iterator
@@ -46,12 +47,22 @@ def interrupts_reraised() -> Iterator[None]:
             signal.signal(signal.SIGINT, handler)
 
 
-def end_started_processes(trainer: pl.Trainer) -> None:
+def end_started_processes(trainer: pl.Trainer, running_before: set[Any]) -> None:
     """Kill the processes a fit forked or spawned (``ddp_fork``, ``ddp_spawn``) that are
     still running: interrupted in the main process alone (a notebook's interrupt signals
-    only the kernel), they would wait on the others forever and hold up the exit."""
+    only the kernel), they would wait on the others forever and hold up the exit.
+
+    Those the launcher lists, and, under a launcher that starts processes, every child
+    started since the fit began (``running_before`` holds those running then): an
+    interrupt that lands while the processes start comes before the launcher lists them.
+    """
     launcher = getattr(trainer.strategy, "launcher", None)
-    started = [p for p in getattr(launcher, "procs", None) or [] if hasattr(p, "is_alive")]
+    if not hasattr(launcher, "procs"):  # no launcher of processes: none were started
+        return
+    listed = [p for p in launcher.procs or [] if hasattr(p, "is_alive")]
+    started = listed + [
+        p for p in multiprocessing.active_children() if p not in running_before and p not in listed
+    ]
     for process in started:
         if process.is_alive():
             process.kill()
@@ -68,11 +79,12 @@ class Trainer(pl.Trainer):
     """
 
     def fit(self, *args: Any, **kwargs: Any) -> None:
+        running_before = set(multiprocessing.active_children())
         try:
             with interrupts_reraised():
                 super().fit(*args, **kwargs)
         except KeyboardInterrupt:
-            end_started_processes(self)
+            end_started_processes(self, running_before)
             raise
 
     def validate(self, *args: Any, **kwargs: Any) -> Any:
