@@ -7,6 +7,8 @@ runner's own (its threads and open files would be copied).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -217,11 +219,22 @@ def test_an_interrupt_of_the_main_process_alone_ends_the_fits_processes():
             print("interrupted", multiprocessing.active_children())
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    # its own process group: a hang must not leave training ranks behind
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "interrupted []" in done.stdout
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("the interrupted fit did not end within 120 s")
+    assert process.returncode == 0, stderr[-2000:]
+    assert "interrupted []" in stdout
 
 
 def test_an_interrupt_while_the_processes_start_ends_those_already_running(monkeypatch):
