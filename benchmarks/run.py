@@ -106,6 +106,18 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
         checks.append(
             ("8. large: rows/s >= 0.95x the permute-once hand loop", f"{a:.2f}x", a >= 0.95)
         )
+    scaled = find("large, scaling on", f"{FLASH}, input and target scaling on")
+    by_hand = find("large, scaling on", "hand-written loop, permute once, scaling by hand")
+    plain = find("large, scaling on", "hand-written loop, permute once, no scaling")
+    if scaled and by_hand and plain:
+        a, b = (scaled["throughput"] / r["throughput"] for r in (plain, by_hand))
+        checks.append(
+            (
+                "18. large, 1 epoch, scaling on: rows/s >= 0.95x the permute-once loop",
+                f"{a:.2f}x the loop without scaling, {b:.2f}x scaling by hand",
+                a >= 0.95,
+            )
+        )
     flash, skorch = find("GridSearchCV", FLASH), find("GridSearchCV", "skorch")
     if flash and skorch:
         a = flash["time_s"] / skorch["time_s"]

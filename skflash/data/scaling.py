@@ -20,6 +20,8 @@ def _weighted_moments(x2: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nda
     limits do not overflow when squared. Missing values (NaN) are left out, each column
     on its own; a column with none present gets mean 0 and spread 0.
     """
+    if x2.dtype.itemsize <= 4 and x2.dtype.kind == "f":
+        return _single_pass_moments(x2, w)
     chunks = [slice(start, start + _CHUNK_ROWS) for start in range(0, len(x2), _CHUNK_ROWS)]
     magnitude = np.zeros(x2.shape[1])
     for chunk in chunks:
@@ -42,6 +44,39 @@ def _weighted_moments(x2: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nda
     )
     var = np.divide(var, total, out=np.zeros_like(var), where=total > 0)
     return total, mean * magnitude, np.sqrt(var) * magnitude
+
+
+def _single_pass_moments(
+    x2: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_weighted_moments` of float32 (or narrower) data in one pass: its squares
+    cannot overflow float64, so each chunk's moments are taken as they are and merged
+    into the running ones (the parallel form of Welford's update)."""
+    total = np.zeros(x2.shape[1])
+    mean = np.zeros(x2.shape[1])
+    squares = np.zeros(x2.shape[1])
+    for start in range(0, len(x2), _CHUNK_ROWS):
+        chunk = x2[start : start + _CHUNK_ROWS].astype(np.float64)
+        weights = w[start : start + _CHUNK_ROWS]
+        missing = np.isnan(chunk)
+        if missing.any():  # each column's present values only
+            count = weights @ ~missing
+            chunk_mean = weights @ np.nan_to_num(chunk, copy=False)
+        else:
+            count = np.full(x2.shape[1], float(weights.sum()))
+            chunk_mean = weights @ chunk
+        chunk_mean = np.divide(chunk_mean, count, out=np.zeros_like(chunk_mean), where=count > 0)
+        chunk -= chunk_mean
+        chunk[missing] = 0.0
+        np.square(chunk, out=chunk)
+        merged = total + count
+        share = np.divide(count, merged, out=np.zeros_like(count), where=merged > 0)
+        delta = chunk_mean - mean
+        squares += weights @ chunk + delta**2 * total * share
+        mean += delta * share
+        total = merged
+    var = np.divide(squares, total, out=np.zeros_like(squares), where=total > 0)
+    return total, mean, np.sqrt(var)
 
 
 def _usable_scale(mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
