@@ -226,6 +226,14 @@ def _tabular_targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
                 2 * len(close) >= len(real),
             ),
         ]
+        level = [k for k, v in real.items() if flash(v) >= v[BOOSTING]["quality"]]
+        checks.append(
+            (
+                f"19. real tables: within 0.01 of {BOOSTING} on each, at or above on three",
+                f"within on {len(close)} of {len(real)}, at or above on {len(level)}",
+                len(close) == len(real) and len(level) >= 3,
+            )
+        )
         ratios = [flash_row(v)["ratio_to_boosting"] for v in real.values()]
         checks.append(
             (
