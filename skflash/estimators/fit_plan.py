@@ -104,7 +104,7 @@ def checked_params(estimator: Any, table: tuple[Parameter, ...] | None = None) -
 #: Training rows above which a table is large. ``early_stopping="auto"`` stops early
 #: there (as scikit-learn's HistGradientBoosting does), and the built-in network's fit
 #: takes the large-table recipe: batches of :data:`LARGE_TABLE_BATCH_SIZE` rows at
-#: :data:`LARGE_TABLE_LR_FACTOR` times the optimizer's rate, annealed over
+#: the optimizer recipe's ``large_batch_factor`` times its rate, annealed over
 #: :data:`LARGE_TABLE_EPOCHS` epochs (where each setting is ``"auto"``). Measured on
 #: diamonds, CPS1988 and nlswork: as accurate as 200 epochs of 200-row batches, or more,
 #: in a fifth to a tenth of the time.
