@@ -210,6 +210,8 @@ def test_an_interrupt_of_the_main_process_alone_ends_the_fits_processes():
         import numpy as np
         from skflash import FlashRegressor
 
+        # Ctrl+C live, as in a kernel (a shell starts background jobs with SIGINT ignored)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         X = np.random.default_rng(0).normal(size=(2000, 8))
         reg = FlashRegressor(devices=2, max_epochs=100000, batch_size=64)
         threading.Timer(5, os.kill, (os.getpid(), signal.SIGINT)).start()
