@@ -31,22 +31,9 @@ from skflash.lightning_namespaces import classes_named
 
 #: Every value ``Trainer(precision=...)`` accepts, plus None (train in the input's dtype).
 PRECISIONS = (
-    None,
-    64,
-    32,
-    16,
-    "64",
-    "32",
-    "16",
-    "bf16",
-    "64-true",
-    "32-true",
-    "16-true",
-    "bf16-true",
-    "16-mixed",
-    "bf16-mixed",
-    "transformer-engine",
-    "transformer-engine-float16",
+    *(None, 64, 32, 16, "64", "32", "16", "bf16"),
+    *("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"),
+    *("transformer-engine", "transformer-engine-float16"),
 )
 
 _OPTIMIZER_HINT = (
@@ -129,9 +116,8 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         """
         ``"auto"``: the rate measured to train well for the optimizer (1e-3 for AdamW,
         Adam, NAdam, RMSprop and Rprop; 3e-3 RAdam and Adamax; 1e-2 Adagrad and
-        Adafactor; 0.1 SGD and ASGD; 1.0 Adadelta; torch's default for other classes),
-        ten times that for the Adam family under the large-table recipe (see
-        ``max_epochs``).
+        Adafactor; 0.1 SGD and ASGD; 1.0 Adadelta; torch's default for other classes);
+        the Adam family's ten times that on a large table (see ``max_epochs``).
         """,
     ),
     Parameter(
@@ -164,9 +150,7 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         'int or "auto"',
         (Integer(1), Options(("auto",))),
         """
-        ``"auto"`` is ``min(200, n_samples)``; 1024 on a table of more than 10,000
-        training rows (the large-table recipe of the built-in network: see
-        ``max_epochs``).
+        ``"auto"`` is ``min(200, n_samples)``; 1024 on a large table (``max_epochs``).
         """,
     ),
     Parameter(
@@ -176,11 +160,10 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         (Integer(1), Options(("auto",))),
         """
         Passes over the training data (per ``fit``; ``partial_fit`` makes one).
-        ``"auto"`` is 200; on a table of more than 10,000 training rows the built-in
-        network takes the large-table recipe instead: 40 epochs, of 1024-row batches
-        (``batch_size="auto"``), at ten times the learning rate (``learning_rate="auto"``
-        with the Adam family), annealed by the schedule. As accurate or more, in a fifth
-        to a tenth of the time (measured on diamonds, CPS1988 and nlswork).
+        ``"auto"`` is 200, and 40 on a large table (over 10,000 training rows), which the
+        built-in network trains in 1024-row batches at ten times the Adam family's rate
+        where those are ``"auto"`` too: as accurate or more in a fifth to a tenth of the
+        time (diamonds, CPS1988, nlswork).
         """,
     ),
     Parameter(
