@@ -1,4 +1,5 @@
-"""Array data: a Preprocess, Postprocess and DataModule for ``(x, y)`` numpy arrays.
+"""Array data: a Preprocess and DataModule for ``(x, y)`` numpy arrays (the Postprocess
+that undoes the target scaling is :mod:`skflash.data.numpy_postprocess`).
 
 Training arrays become one float tensor each (the caller's own memory when the dtype
 matches); standardisation, learned on the training data and saved with the model, runs
@@ -17,6 +18,7 @@ import torch
 from skflash.data.categories import CategoryCodes
 from skflash.data.data_module import DataModule
 from skflash.data.missing_values import filled, with_nan
+from skflash.data.numpy_postprocess import NumpyPostprocess
 from skflash.data.process import Postprocess, Preprocess
 from skflash.data.row_blocks import BlockStream
 from skflash.data.samples import ArraySamples
@@ -283,40 +285,6 @@ class NumpyPreprocess(Preprocess):
             raise ValueError(f"x must be 2-D (samples, features), got shape {x.shape}.")
         self._check_features(x)
         return NumpyRows(x, self.dtype)
-
-
-class NumpyPostprocess(Postprocess):
-    """Undo the target standardisation learned by :class:`NumpyPreprocess`."""
-
-    def __init__(self, save_path: Any = None) -> None:
-        super().__init__(save_path)
-        self.y_mean: torch.Tensor | None = None
-        self.y_scale: torch.Tensor | None = None
-
-    def set_target_scaling(self, mean: Any, scale: Any) -> None:
-        self._like: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.y_mean = None if mean is None else torch.as_tensor(np.asarray(mean))
-        self.y_scale = None if scale is None else torch.as_tensor(np.asarray(scale))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "y_mean": None if self.y_mean is None else self.y_mean.tolist(),
-            "y_scale": None if self.y_scale is None else self.y_scale.tolist(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.set_target_scaling(state.get("y_mean"), state.get("y_scale"))
-
-    def per_batch_transform(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.y_mean is None:
-            return batch
-        key = (batch.device, batch.dtype)  # converted once: predict runs this every call
-        cached = vars(self).setdefault("_like", {})
-        if key not in cached:  # ordinary tensors, even when first asked under inference mode
-            with torch.inference_mode(False):
-                cached[key] = (self.y_scale.to(*key), self.y_mean.to(*key))
-        scale, mean = cached[key]
-        return batch * scale + mean
 
 
 class NumpyDataModule(DataModule):
