@@ -313,9 +313,9 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         GPU): ``"64-true"`` trains in float64, ``"bf16-mixed"``/``"16-mixed"`` under
         autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. None:
         float32 input trains in float32; float64 input trains in float64 (exact, as
-        scikit-learn's MLP) while an epoch is under 1e8 multiply-adds (training rows x
-        trainable parameters) on the CPU, and in float32 beyond that or on an
-        accelerator (float64 costs 1.3x-1.5x the time). Predictions come back in the
+        scikit-learn's MLP) while an epoch is under 1e7 multiply-adds (training rows x
+        trainable parameters, about a thousand rows) on the CPU, and in float32 beyond
+        that or on an accelerator (float64 costs 1.3x-2x the time). Predictions come back in the
         input's dtype.
         """,
     ),
