@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from skflash.data.categories import UNKNOWN
+from skflash.data.levels import level_inputs, with_levels
 from skflash.data.missing_values import filled
 from skflash.data.scaling import smooth_clip
 
@@ -71,6 +72,9 @@ class _ExportedModel(nn.Module):
         self.register_buffer("factor", torch.as_tensor(factor, dtype=torch.float32))
         self.clip_columns = width - preprocess.num_codes
         self.register_buffer("indicators", torch.tensor(preprocess.indicators, dtype=torch.long))
+        columns, thresholds = preprocess.levels
+        self.register_buffer("level_columns", torch.tensor(columns, dtype=torch.long))
+        self.register_buffer("thresholds", torch.tensor(thresholds, dtype=torch.float32))
         self.robust = preprocess.standardize_inputs == "robust"
         self.kind = estimator._target.onnx_kind
         post = task.postprocess
@@ -84,10 +88,15 @@ class _ExportedModel(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> Any:
+        raw = x
         x = (x - self.shift) * self.factor
         if self.robust:
             x = smooth_clip(x, self.clip_columns)
-        out = self.network(filled(x, self.clip_columns, self.indicators))
+        x = filled(x, self.clip_columns, self.indicators)
+        if self.thresholds.numel():
+            levels = level_inputs(raw, self.level_columns, self.thresholds)
+            x = with_levels(x, levels, self.clip_columns + len(self.indicators))
+        out = self.network(x)
         if self.kind == "regression":
             return out * self.y_scale + self.y_mean
         if self.kind == "multiclass":

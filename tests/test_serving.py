@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from sklearn.base import clone
 
 from skflash import FlashClassifier, FlashRegressor
+from skflash.estimators import serving
+from skflash.tasks import RegressionTask
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +70,107 @@ def test_quick_checks_still_compare_column_names():
     clf = FlashClassifier(max_epochs=1, random_state=0).fit(X, y)
     with pytest.warns(UserWarning, match="feature names"):
         clf.predict(X.to_numpy())  # fitted with names, given none: scikit-learn warns
+
+
+def _eager(est, X):
+    """``est``'s outputs for ``X`` through the eager path (the traced one set aside)."""
+    saved = serving._GRAPHS.get(est.task_, 0)
+    serving._GRAPHS[est.task_] = None
+    try:
+        return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+    finally:
+        serving._GRAPHS[est.task_] = saved
+
+
+def _served(est, X):
+    """``est``'s outputs for ``X`` once enough small calls have had its path traced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tracing is silent
+        for _ in range(serving.CALLS_BEFORE_TRACING):
+            est.predict(X[:1])
+    assert isinstance(serving._GRAPHS.get(est.task_), serving._Traced)
+    return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+
+
+def _mixed_table(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+            "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+            "city": rng.choice([f"c{i}" for i in range(12)], n).astype(object),
+        }
+    )
+    return X, (X["a"] + X["colour"].cat.codes > 0.5).astype(int).to_numpy()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: FlashRegressor(max_epochs=2, random_state=0),
+        lambda: FlashRegressor(max_epochs=2, random_state=0, standardize_inputs="robust"),
+        lambda: FlashRegressor(max_epochs=2, random_state=0, numeric_embedding="periodic"),
+        lambda: FlashRegressor(max_epochs=2, random_state=0, precision="bf16-true"),
+        lambda: FlashClassifier(max_epochs=2, random_state=0),
+        lambda: FlashClassifier(max_epochs=2, random_state=0, n_ensemble=1),
+    ],
+)
+def test_small_calls_are_served_by_a_traced_path_with_bitwise_the_eager_answers(make, diabetes):
+    est = make()
+    if isinstance(est, FlashClassifier):
+        X, y = _mixed_table()
+    else:
+        X, y = diabetes
+        X = X.astype(np.float32) if est.precision else X
+    est.fit(X, y)
+    picks = [X.iloc[:k] if hasattr(X, "iloc") else X[:k] for k in (1, 7, 100)]
+    if hasattr(X, "iloc"):  # a missing number where training had none, an unseen category
+        unseen = X.iloc[:5].copy()
+        unseen.loc[unseen.index[0], "a"] = np.nan
+        unseen["city"] = ["c99", "c1", None, "c2", "c3"]
+        picks.append(unseen)
+    expected = [_eager(est, rows) for rows in picks]
+    assert serving._GRAPHS.get(est.task_) is None or isinstance(serving._GRAPHS.get(est.task_), int)
+    for rows, answer in zip(picks, expected, strict=True):
+        served = _served(est, rows)
+        assert served.dtype == answer.dtype
+        np.testing.assert_array_equal(served, answer)
+
+
+def test_a_refit_and_weights_changed_by_hand_are_traced_again(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, random_state=0).fit(X, y)
+    first = _served(reg, X[:20])
+    reg.fit(X[:200], y[:200] * 2)  # a new model: what was traced for the old one is gone
+    assert serving._GRAPHS.get(reg.task_) is None
+    refit = _served(reg, X[:20])
+    assert not np.array_equal(first, refit)
+    np.testing.assert_array_equal(refit, _eager(reg, X[:20]))
+    with torch.no_grad():  # the user edits the weights in place
+        next(reg.task_.model.parameters()).mul_(0.5)
+    edited = reg.predict(X[:20])
+    assert not np.array_equal(edited, refit)
+    np.testing.assert_array_equal(edited, _eager(reg, X[:20]))
+
+
+def test_a_traced_model_pickles_and_clones_as_before(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, random_state=0).fit(X, y)
+    served = _served(reg, X[:9])
+    loaded = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(loaded.predict(X[:9]), served)
+    np.testing.assert_array_equal(copy.deepcopy(reg).predict(X[:9]), served)
+    assert clone(reg).get_params() == reg.get_params()
+
+
+def test_a_users_task_with_its_own_forward_stays_eager(diabetes):
+    class Doubled(RegressionTask):
+        def forward(self, x):
+            return 2 * self.model(x)
+
+    X, y = diabetes
+    reg = FlashRegressor(task=Doubled, max_epochs=2, random_state=0).fit(X, y)
+    for _ in range(serving.CALLS_BEFORE_TRACING + 2):
+        reg.predict(X[:1])
+    assert serving._GRAPHS.get(reg.task_) is None

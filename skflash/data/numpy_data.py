@@ -17,6 +17,7 @@ import torch
 
 from skflash.data.categories import CategoryCodes
 from skflash.data.data_module import DataModule
+from skflash.data.levels import as_tensors, level_inputs, with_levels
 from skflash.data.missing_values import filled, with_nan
 from skflash.data.numpy_postprocess import NumpyPostprocess
 from skflash.data.process import Postprocess, Preprocess
@@ -65,6 +66,10 @@ class NumpyPreprocess(Preprocess):
         Numeric columns (positions among them) that get a 0/1 missing-value input after
         the numeric ones. Missing numbers (NaN) become 0 after the scaling either way (see
         :mod:`skflash.data.missing_values`).
+    levels : pair of sequences, default=((), ())
+        The level boundaries of discrete numeric columns: the column of each (a position
+        among the numeric ones) and its threshold. Each gets a 0/1 input after the
+        indicators (see :mod:`skflash.data.levels`).
 
     Attributes
     ----------
@@ -81,9 +86,11 @@ class NumpyPreprocess(Preprocess):
         target_dtype: torch.dtype | None = None,
         categories: CategoryCodes | None = None,
         indicators: Any = (),
+        levels: Any = ((), ()),
     ) -> None:
         self.categories = categories
         self.indicators = [int(i) for i in indicators]
+        self.levels = ([int(c) for c in levels[0]], [float(t) for t in levels[1]])
         self.learn_statistics = learn_statistics
         self.target_dtype = target_dtype
         self.standardize_inputs = standardize_inputs
@@ -118,6 +125,7 @@ class NumpyPreprocess(Preprocess):
             "standardize_target": self.standardize_target,
             "categories": None if self.categories is None else self.categories.state_dict(),
             "indicators": list(self.indicators),
+            "levels": [list(self.levels[0]), list(self.levels[1])],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -133,6 +141,8 @@ class NumpyPreprocess(Preprocess):
         categories = state.get("categories")
         self.categories = None if categories is None else CategoryCodes.from_state_dict(categories)
         self.indicators = [int(i) for i in state.get("indicators", ())]
+        columns, thresholds = state.get("levels", ((), ()))
+        self.levels = ([int(c) for c in columns], [float(t) for t in thresholds])
         self._affine = {}
 
     @property
@@ -239,11 +249,20 @@ class NumpyPreprocess(Preprocess):
             return torch.as_tensor(getattr(self, f"{name}_mean"), **like), factor
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        raw = x
         x = self._scaled("x", x)
         numeric = x.shape[-1] - self.num_codes
         if self.standardize_inputs == "robust":
             x = smooth_clip(x, numeric)
-        return filled(x, numeric, self.indicators)
+        x = filled(x, numeric, self.indicators)
+        if not self.levels[1]:
+            return x
+        key = ("levels", raw.device, raw.dtype)
+        if key not in self._affine:
+            with torch.inference_mode(False):
+                self._affine[key] = as_tensors(*self.levels, raw)
+        levels = level_inputs(raw, *self._affine[key])
+        return with_levels(x, levels, numeric + len(self.indicators))
 
     def per_batch_transform(self, batch: Any) -> Any:
         """Standardise a batch: ``(x, y[, w])`` in training, ``x`` alone at predict."""

@@ -15,6 +15,7 @@ import torch
 from sklearn.utils.validation import check_array, check_X_y, validate_data
 
 from skflash.data.categories import CategoryCodes, is_categorical_column
+from skflash.data.levels import AUTO_MAX_VALUES, NAMED_MAX_VALUES, learn_levels
 from skflash.data.missing_values import ALLOW_NAN, missing_columns, with_nan
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -30,12 +31,14 @@ def in_memory(value: Any) -> Any:
     return value
 
 
-def _column_positions(columns: list, X: Any, n_columns: int) -> list[int]:
+def _column_positions(
+    columns: list, X: Any, n_columns: int, setting: str = "categorical_features"
+) -> list[int]:
     """Positions from column names (strings), positions (integers) or a boolean mask."""
     if columns and all(isinstance(c, (bool, np.bool_)) for c in columns):
         if len(columns) != n_columns:
             raise ValueError(
-                f"categorical_features is a boolean mask of {len(columns)} values, but X has "
+                f"{setting} is a boolean mask of {len(columns)} values, but X has "
                 f"{n_columns} columns."
             )
         return [i for i, flag in enumerate(columns) if flag]
@@ -45,7 +48,7 @@ def _column_positions(columns: list, X: Any, n_columns: int) -> list[int]:
         if isinstance(column, str):
             if column not in names:
                 raise ValueError(
-                    f"categorical_features names column {column!r}, but X has no such column"
+                    f"{setting} names column {column!r}, but X has no such column"
                     + (
                         f" (its columns: {names})."
                         if names
@@ -55,7 +58,7 @@ def _column_positions(columns: list, X: Any, n_columns: int) -> list[int]:
             positions.append(names.index(column))
         elif isinstance(column, (bool, np.bool_)) or not -n_columns <= int(column) < n_columns:
             raise ValueError(
-                f"categorical_features holds {column!r}, but X has {n_columns} columns: give "
+                f"{setting} holds {column!r}, but X has {n_columns} columns: give "
                 "column names, positions (integers), or a boolean mask of every column."
             )
         else:
@@ -103,6 +106,9 @@ class TableEncoder:
         The estimator's name, for errors.
     missing : sequence of int, default=()
         The numeric columns (positions among them) that had missing values in training.
+    levels : pair of sequences, default=((), ())
+        The level boundaries of the discrete numeric columns: the column of each (a
+        position among the numeric ones) and its threshold (see :mod:`skflash.data.levels`).
     """
 
     def __init__(
@@ -111,11 +117,13 @@ class TableEncoder:
         setting: Any = "auto",
         owner: str = "the estimator",
         missing: Any = (),
+        levels: Any = ((), ()),
     ) -> None:
         self.categories = categories
         self.setting = setting
         self.owner = owner
         self.missing = [int(i) for i in missing]
+        self.levels = ([int(c) for c in levels[0]], [float(t) for t in levels[1]])
 
     @classmethod
     def learn(cls, X: Any, setting: Any, owner: str) -> TableEncoder:
@@ -131,9 +139,41 @@ class TableEncoder:
         """Learn which numeric columns of the encoded training rows hold missing values."""
         self.missing = missing_columns(encoded[:, : encoded.shape[1] - self.num_codes])
 
+    def learn_levels(self, X: Any, encoded: np.ndarray, setting: Any, auto: bool) -> None:
+        """Learn the level boundaries of the discrete numeric columns of the training rows
+        (``X`` as given, for the column names; ``encoded`` as the model takes it).
+
+        ``setting`` is ``discrete_features``: ``"auto"`` (when ``auto``, every numeric
+        column with 3 to :data:`~skflash.data.levels.AUTO_MAX_VALUES` distinct values),
+        names, positions or a boolean mask of columns (any table), or None.
+        """
+        n_columns = encoded.shape[1] - self.num_codes
+        numeric = (
+            list(range(n_columns))
+            if self.categories is None
+            else self.categories.numeric_positions(n_columns + self.num_codes)
+        )
+        if setting is None or (isinstance(setting, str) and not auto):
+            return
+        if isinstance(setting, str):
+            candidates, limit, named = list(range(n_columns)), AUTO_MAX_VALUES, False
+        else:
+            width = n_columns + self.num_codes
+            chosen = _column_positions(list(setting), X, width, "discrete_features")
+            refused = [p for p in chosen if p not in numeric]
+            if refused:
+                raise ValueError(
+                    f"discrete_features names column(s) at {refused}, which hold categories: "
+                    "name numeric columns only (categorical ones are encoded already)."
+                )
+            candidates = sorted({numeric.index(p) for p in chosen})
+            limit, named = NAMED_MAX_VALUES, True
+        self.levels = learn_levels(encoded[:, :n_columns], candidates, limit, named)
+
     def model_width(self, n_columns: int) -> int:
-        """The network's input width for ``n_columns`` encoded columns (indicators added)."""
-        return n_columns + len(self.missing)
+        """The network's input width for ``n_columns`` encoded columns (indicators and
+        level inputs added)."""
+        return n_columns + len(self.missing) + len(self.levels[1])
 
     def check_columns(self, X: Any, fitting: bool) -> Any:
         """Tensors as arrays; clear errors for a Series, for category columns left out of

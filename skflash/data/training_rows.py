@@ -49,6 +49,9 @@ class RowRules:
     classes: Any = None
     #: Rows the training data must exceed for the validation rows to be held out.
     holdout_above: int = 0
+    #: ``discrete_features``, and the rows a table must exceed for ``"auto"`` to apply.
+    discrete_features: Any = None
+    levels_above: int = 0
 
     @property
     def fitting(self) -> bool:
@@ -105,9 +108,12 @@ def _in_memory_rows(
     table = rules.table
     if table is None:
         table = TableEncoder.learn(X, rules.categorical_features, owner)
+    given = X
     X, y = checked_rows(estimator, table, rules.targets, X, y, rules.fitting)
     if rules.fitting:
         table.learn_missing(X)
+        auto = len(X) > rules.levels_above
+        table.learn_levels(given, X, rules.discrete_features, auto)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -239,7 +245,10 @@ def _streamed_rows(
         )
         missing = [] if survey is None else survey.missing
         table = TableEncoder(categories, rules.categorical_features, owner, missing)
+    given = X0
     X0, y0 = checked_rows(estimator, table, rules.targets, X0, y0, rules.fitting)
+    if rules.fitting:  # named discrete columns: their levels as the first block has them
+        table.learn_levels(given, X0, rules.discrete_features, auto=False)
     label_counts = None if survey is None else survey.label_counts
     classes = rules.classes
     if label_counts is not None and classes is None and rules.fitting:

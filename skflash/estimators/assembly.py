@@ -108,6 +108,7 @@ def preprocess_for(
         target_dtype=rows.target.tensor_dtype(dtype),
         categories=rows.table.categories,
         indicators=rows.table.missing,
+        levels=rows.table.levels,
     )
 
 

@@ -18,7 +18,7 @@ from skflash.data.process import Postprocess
 from skflash.data.tables import TableEncoder
 from skflash.data.targets import ClassLabels, RegressionTargets
 from skflash.data.training_rows import RowRules, TrainingRows, training_rows
-from skflash.estimators import fit_plan, routing, user_task
+from skflash.estimators import fit_plan, routing, serving, user_task
 from skflash.estimators.assembly import preprocess_for, seeded_task, task_arguments
 from skflash.estimators.parameters import Parameter, with_parameters_section
 from skflash.estimators.persistence import load_state, saved_state
@@ -172,6 +172,8 @@ class BaseFlashEstimator(BaseEstimator):
                 large_recipe=fit_plan.large_table_recipe(params, plan.scheduled),
             ),
             classes=classes,
+            discrete_features=params["discrete_features"],
+            levels_above=fit_plan.LARGE_TABLE_ROWS,
         )
         rows = training_rows(self, X, y, sample_weight, rules)
         plan = fit_plan.sized_to_table(plan, rows.n_rows)
@@ -256,6 +258,7 @@ class BaseFlashEstimator(BaseEstimator):
 
     def _keep(self, task: Task, rows: TrainingRows, outcome: FitOutcome, continuing: bool) -> None:
         """What the fit learned, as the estimator's attributes."""
+        serving.forget(task)
         self.task_ = task
         self._table: TableEncoder = rows.table
         self._target = rows.target

@@ -49,6 +49,7 @@ def saved_state(state: dict[str, Any]) -> dict[str, Any]:
             "setting": _plain_setting(table.setting),
             "owner": table.owner,
             "missing": list(table.missing),
+            "levels": [list(table.levels[0]), list(table.levels[1])],
         }
     if isinstance(target, RegressionTargets):
         state["_target"] = {
@@ -96,6 +97,7 @@ def _helpers(state: dict[str, Any]) -> None:
             table["setting"],
             table["owner"],
             table.get("missing", ()),
+            table.get("levels", ((), ())),
         )
     target = state.get("_target")
     if isinstance(target, dict):
@@ -115,6 +117,7 @@ def load_state(estimator: Any, state: dict[str, Any]) -> dict[str, Any]:
     fitted helpers rebuilt, and the Task rebuilt around its saved weights."""
     state = dict(state)
     state.setdefault("task", None)  # saved before task= existed
+    state.setdefault("discrete_features", "auto")  # saved before discrete_features existed
     routed = {k: state.pop(k) for k in list(state) if is_routed(k)}  # once kept as attributes
     if routed:
         state["_routed"] = {**routed, **state.get("_routed", {})}

@@ -1,7 +1,9 @@
 """Predictions of a fitted estimator: its table encoder, then the Task in batches.
 
 No Trainer runs here: rows go through the Task's predict hooks and Postprocess batch by
-batch, into one array in the input's dtype, whatever dtype the model trained in.
+batch, into one array in the input's dtype, whatever dtype the model trained in. A model
+that answers many small calls answers them through its traced predict path instead (see
+:mod:`skflash.estimators.serving`), with the same results.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from skflash.core.threads import threads_for_setting, torch_threads
 from skflash.data.row_blocks import RowBlocks, is_dask_collection
 from skflash.estimators.fit_plan import PREDICT_BATCH_SIZE
+from skflash.estimators.serving import predict_graph
 
 
 def model_outputs(estimator: Any, X: Any) -> np.ndarray:
@@ -28,12 +31,17 @@ def model_outputs(estimator: Any, X: Any) -> np.ndarray:
     threads = threads_for_setting(
         estimator.num_threads, estimator._n_trainable, min(len(X), PREDICT_BATCH_SIZE)
     )
+    task = estimator.task_
+    if type(X) is np.ndarray and X.dtype.kind == "f" and 0 < len(X) <= PREDICT_BATCH_SIZE:
+        graph = predict_graph(task, X.shape[1], task.dtype)
+        if graph is not None:
+            return _traced_outputs(graph, X, task.dtype, threads)
     outputs: np.ndarray | None = None
     start = 0
     # The outputs become numpy arrays at once, so inference mode (cheaper than no_grad
     # for each operation) is safe.
     with torch_threads(threads), torch.inference_mode():
-        for batch in estimator.task_.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
+        for batch in task.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
             if batch.dtype in (torch.float16, torch.bfloat16):
                 batch = batch.float()  # numpy has no half precision types of torch's
             values = (batch if batch.device.type == "cpu" else batch.cpu()).numpy()
@@ -42,3 +50,15 @@ def model_outputs(estimator: Any, X: Any) -> np.ndarray:
             outputs[start : start + len(values)] = values
             start += len(values)
     return outputs
+
+
+def _traced_outputs(graph: Any, X: np.ndarray, dtype: torch.dtype, threads: int | None) -> Any:
+    """One batch of rows through the traced predict path, as the eager loop gives it."""
+    x = torch.from_numpy(X) if X.flags.writeable else torch.tensor(X)
+    if x.dtype != dtype:  # each torch call from Python hands the interpreter lock around
+        x = x.to(dtype)
+    with torch_threads(threads):
+        values = graph(x)  # needs no grad-mode context: the graph records no gradients
+    if values.dtype in (torch.float16, torch.bfloat16):
+        values = values.float()
+    return values.numpy().astype(X.dtype, copy=False)

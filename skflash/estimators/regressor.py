@@ -110,6 +110,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         numeric_embedding: Literal["periodic"] | None = None,
         n_ensemble: int | Literal["auto"] = "auto",
         categorical_features: Any = "auto",
+        discrete_features: Any = "auto",
         random_state: int | np.random.RandomState | None = None,
         accelerator: str | LightningAccelerator = "cpu",
         devices: int | str | list[int] = "auto",
@@ -137,6 +138,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         self.numeric_embedding = numeric_embedding
         self.n_ensemble = n_ensemble
         self.categorical_features = categorical_features
+        self.discrete_features = discrete_features
         self.random_state = random_state
         self.accelerator = accelerator
         self.devices = devices
