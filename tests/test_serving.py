@@ -111,7 +111,7 @@ def _mixed_table(n=300, seed=0):
         lambda: FlashRegressor(max_epochs=2, random_state=0),
         lambda: FlashRegressor(max_epochs=2, random_state=0, standardize_inputs="robust"),
         lambda: FlashRegressor(max_epochs=2, random_state=0, numeric_embedding="periodic"),
-        lambda: FlashRegressor(max_epochs=2, random_state=0, precision="bf16-true"),
+        lambda: FlashRegressor(max_epochs=2, random_state=0, precision="64-true"),
         lambda: FlashClassifier(max_epochs=2, random_state=0),
         lambda: FlashClassifier(max_epochs=2, random_state=0, n_ensemble=1),
     ],
@@ -174,3 +174,35 @@ def test_a_users_task_with_its_own_forward_stays_eager(diabetes):
     for _ in range(serving.CALLS_BEFORE_TRACING + 2):
         reg.predict(X[:1])
     assert serving._GRAPHS.get(reg.task_) is None
+
+
+def test_a_model_cast_or_given_reversed_rows_after_tracing_answers_as_eager(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, random_state=0).fit(X.astype(np.float32), y)
+    _served(reg, X[:20])
+    reversed_rows = X[::-1][:20]  # negative strides: copied, not shared with torch
+    np.testing.assert_array_equal(reg.predict(reversed_rows), _eager(reg, reversed_rows))
+    reg.task_.double()  # rows still scaled in float32, then fed in float64: eager
+    np.testing.assert_array_equal(reg.predict(X[:20]), _eager(reg, X[:20]))
+    assert serving._GRAPHS.get(reg.task_) is None
+
+
+def test_a_backbone_of_the_users_own_stays_eager(diabetes):
+    class Guarded(torch.nn.Module):  # branches on the values it sees: no trace can hold it
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = torch.nn.Linear(10, 8), torch.nn.Linear(8, 1)
+
+        def forward(self, x):
+            if x.abs().max() > 4:
+                x = x.clamp(-4, 4)
+            return self.out(torch.relu(self.hidden(x)))
+
+    X, y = diabetes
+    reg = FlashRegressor(backbone=Guarded(), max_epochs=2, random_state=0).fit(X, y)
+    for _ in range(serving.CALLS_BEFORE_TRACING + 2):
+        reg.predict(X[:1])
+    assert serving._GRAPHS.get(reg.task_) is None
+    outlier = X[:5].copy()
+    outlier[0, 0] = 40.0
+    np.testing.assert_array_equal(reg.predict(outlier), _eager(reg, outlier))

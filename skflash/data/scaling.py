@@ -179,9 +179,9 @@ def robust_center_scale(
 def smooth_clip(x: torch.Tensor, columns: int | None = None) -> torch.Tensor:
     """``x / sqrt(1 + (x / 3)^2)`` on the first ``columns`` columns (all if None): about
     ``x`` near zero, never beyond 3 in magnitude, so outliers cannot dominate a step."""
-    if columns is None or columns >= x.shape[-1]:
+    if columns is None:
         return x * torch.rsqrt(1 + (x / 3) ** 2)
-    head, tail = x[..., :columns], x[..., columns:]
+    head, tail = x[..., :columns], x[..., columns:]  # tail may be empty
     return torch.cat([head * torch.rsqrt(1 + (head / 3) ** 2), tail], dim=-1)
 
 

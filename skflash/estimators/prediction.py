@@ -33,7 +33,8 @@ def model_outputs(estimator: Any, X: Any) -> np.ndarray:
     )
     task = estimator.task_
     if type(X) is np.ndarray and X.dtype.kind == "f" and 0 < len(X) <= PREDICT_BATCH_SIZE:
-        graph = predict_graph(task, X.shape[1], task.dtype)
+        own = isinstance(estimator.backbone, str) and getattr(estimator, "task", None) is None
+        graph = predict_graph(task, X.shape[1], task.dtype, own)
         if graph is not None:
             return _traced_outputs(graph, X, task.dtype, threads)
     outputs: np.ndarray | None = None
@@ -54,7 +55,8 @@ def model_outputs(estimator: Any, X: Any) -> np.ndarray:
 
 def _traced_outputs(graph: Any, X: np.ndarray, dtype: torch.dtype, threads: int | None) -> Any:
     """One batch of rows through the traced predict path, as the eager loop gives it."""
-    x = torch.from_numpy(X) if X.flags.writeable else torch.tensor(X)
+    shared = X.flags.writeable and min(X.strides) >= 0  # what torch can share
+    x = torch.from_numpy(X if shared else X.copy())
     if x.dtype != dtype:  # each torch call from Python hands the interpreter lock around
         x = x.to(dtype)
     with torch_threads(threads):

@@ -65,10 +65,12 @@ class PredictPath(nn.Module):
 
 
 def _applies(task: Task, dtype: torch.dtype) -> bool:
-    """The estimator's own network on the CPU, with the estimator's Preprocess and
-    Postprocess: the path whose eager steps :class:`PredictPath` repeats."""
+    """The Task's own forward on the CPU, with the estimator's Preprocess and Postprocess,
+    in the dtype the Preprocess loads (a model cast by hand after its fit is fed rows
+    scaled in another dtype): the path whose eager steps :class:`PredictPath` repeats."""
     return (
         type(task).forward is Task.forward
+        and task.preprocess.dtype == dtype
         and isinstance(task.model, nn.Module)
         and type(task.preprocess) is NumpyPreprocess
         and type(task.postprocess) in KNOWN_POSTPROCESSES
@@ -91,13 +93,16 @@ def _probe(width: int, codes: int, dtype: torch.dtype) -> torch.Tensor:
 def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
     """The traced :class:`PredictPath`, or None when it cannot be traced or gives other
     answers than the eager path on a probe batch."""
-    path = PredictPath(task)
     codes = task.preprocess.num_codes
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracing's deprecation notice; shape hints
+            # tracing's deprecation notice and its notes on skflash's own steps (constants
+            # recorded), nothing else: filters are process-wide, and another thread may
+            # be warning meanwhile
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module="skflash")
             sample = torch.zeros(2, width, dtype=dtype)
-            graph = torch.jit.trace(path, sample, check_trace=False)
+            graph = torch.jit.trace(PredictPath(task), sample, check_trace=False)
             probe = _probe(width, codes, dtype)
             expected = PredictPath(task)(probe)
             # torch optimizes a graph over its first calls: the answers after that count
@@ -109,24 +114,38 @@ def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
 
 
 class _Traced:
-    """A traced graph and what it was traced from: the network and its weights' versions
-    (torch counts each in-place change of a tensor)."""
+    """A traced graph and what it was traced from: the network, its dtype and device, and
+    its weights' storage and versions (torch counts each in-place change of a tensor;
+    ``.to()``, ``.double()``... give the weights new storage). A weight replaced by a new
+    ``Parameter`` object, or edited through ``.data``, is not seen (finding it would walk
+    the network at every call): refit, or predict on more than 8,192 rows at a time."""
 
-    def __init__(self, graph: Any, network: nn.Module) -> None:
+    def __init__(self, graph: Any, task: Task) -> None:
         self.graph = graph
-        self.network = network
-        self.weights = list(network.parameters())
-        self.version = self.current()
+        self.network = task.model
+        self.weights = list(self.network.parameters())
+        self.state = self.current(task)
 
-    def current(self) -> int:
-        return sum(weight._version for weight in self.weights)
+    def current(self, task: Task) -> tuple:
+        return (
+            task.dtype,
+            task.device,
+            sum(weight._version for weight in self.weights),
+            [weight.data_ptr() for weight in self.weights],
+        )
 
     def fresh(self, task: Task) -> bool:
-        return task.model is self.network and self.current() == self.version
+        return task.model is self.network and self.current(task) == self.state
 
 
-def predict_graph(task: Task, width: int, dtype: torch.dtype) -> Any:
-    """The traced predict path of ``task`` for a small call, or None: eager for now."""
+def predict_graph(task: Task, width: int, dtype: torch.dtype, own_network: bool) -> Any:
+    """The traced predict path of ``task`` for a small call, or None: eager for now.
+
+    ``own_network``: the network is built by skflash from its registry (a backbone of the
+    user's may branch on the values it sees, which a trace would fix to one branch).
+    """
+    if not own_network:
+        return None
     state = _GRAPHS.get(task, 0)
     if isinstance(state, _Traced) and state.fresh(task):
         return state.graph
@@ -139,7 +158,7 @@ def predict_graph(task: Task, width: int, dtype: torch.dtype) -> Any:
         state = _GRAPHS.get(task, 0)
         if not (isinstance(state, _Traced) and state.fresh(task)) and state is not None:
             graph = _traced(task, width, dtype) if _applies(task, dtype) else None
-            state = None if graph is None else _Traced(graph, task.model)
+            state = None if graph is None else _Traced(graph, task)
             _GRAPHS[task] = state
     return None if state is None else state.graph
 

@@ -280,7 +280,9 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         on ames, 2,930 rows, the inputs cost 0.02 R², so smaller tables go without).
         Or name them, for any table: column names, positions or a boolean mask, as for
         ``categorical_features`` (at most 256 distinct values each; a streamed fit takes
-        the values of its first block). None: no level inputs.
+        the values of its first block). None: no level inputs. The comparisons run in
+        the precision the model is fed: under ``"bf16-true"`` or ``"16-true"``, values
+        such as years round together, so their levels say less.
         """,
     ),
     Parameter(
