@@ -206,3 +206,21 @@ def test_a_backbone_of_the_users_own_stays_eager(diabetes):
     outlier = X[:5].copy()
     outlier[0, 0] = 40.0
     np.testing.assert_array_equal(reg.predict(outlier), _eager(reg, outlier))
+
+
+def test_threads_switching_to_the_traced_path_leave_the_warning_filters_alone(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, random_state=0).fit(X, y)
+    rows = [X[k : k + 1 + k % 5] for k in range(16)]
+    expected = [_eager(reg, r) for r in rows]
+    before = list(warnings.filters)
+
+    def serve(start):
+        return [(i % 16, reg.predict(rows[i % 16])) for i in range(start, start + 40)]
+
+    with ThreadPoolExecutor(8) as pool:  # the trace is built while the others predict
+        answers = [a for chunk in pool.map(serve, range(8)) for a in chunk]
+    assert isinstance(serving._GRAPHS.get(reg.task_), serving._Traced)
+    assert list(warnings.filters) == before
+    for i, answer in answers:
+        np.testing.assert_array_equal(answer, expected[i])

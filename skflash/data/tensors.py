@@ -38,7 +38,12 @@ def as_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     Shared memory is only ever read: batches are taken by indexing, which copies.
     """
     if x.dtype == _NUMPY_DTYPES.get(dtype) and x.flags.c_contiguous:
-        with warnings.catch_warnings():  # read-only arrays are fine: nothing writes to them
+        if x.flags.writeable:
+            return torch.from_numpy(x)
+        # torch warns that a read-only array could be written through the tensor; nothing
+        # writes to it. (Only here: filters are process-wide, and two threads interleaving
+        # catch_warnings blocks can leave one installed for good.)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return torch.from_numpy(x)
     out = to_tensor(x, dtype)
