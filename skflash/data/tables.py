@@ -147,14 +147,14 @@ class TableEncoder:
         column with 3 to :data:`~skflash.data.levels.AUTO_MAX_VALUES` distinct values),
         names, positions or a boolean mask of columns (any table), or None.
         """
+        if setting is None or (isinstance(setting, str) and not auto):
+            return
         n_columns = encoded.shape[1] - self.num_codes
         numeric = (
             list(range(n_columns))
             if self.categories is None
             else self.categories.numeric_positions(n_columns + self.num_codes)
         )
-        if setting is None or (isinstance(setting, str) and not auto):
-            return
         if isinstance(setting, str):
             candidates, limit, named = list(range(n_columns)), AUTO_MAX_VALUES, False
         else:
