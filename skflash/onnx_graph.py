@@ -27,9 +27,7 @@ import torch
 from torch import nn
 
 from skflash.data.categories import UNKNOWN
-from skflash.data.levels import level_inputs, with_levels
-from skflash.data.missing_values import filled
-from skflash.data.scaling import smooth_clip
+from skflash.data.levels import network_inputs
 
 #: Opset of the ``ai.onnx.ml`` domain used for LabelEncoder (string keys, integer values).
 ML_OPSET = 2
@@ -88,14 +86,9 @@ class _ExportedModel(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> Any:
-        raw = x
-        x = (x - self.shift) * self.factor
-        if self.robust:
-            x = smooth_clip(x, self.clip_columns)
-        x = filled(x, self.clip_columns, self.indicators)
-        if self.thresholds.numel():
-            levels = level_inputs(raw, self.level_columns, self.thresholds)
-            x = with_levels(x, levels, self.clip_columns + len(self.indicators))
+        levels = (self.level_columns, self.thresholds) if self.thresholds.numel() else None
+        scaled = (x - self.shift) * self.factor
+        x = network_inputs(x, scaled, self.clip_columns, self.robust, self.indicators, levels)
         out = self.network(x)
         if self.kind == "regression":
             return out * self.y_scale + self.y_mean

@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from skflash.data.missing_values import filled
+from skflash.data.scaling import smooth_clip
+
 #: Most distinct values of a column that ``"auto"`` takes as levels.
 AUTO_MAX_VALUES = 20
 #: Most distinct values of a column named in ``discrete_features``.
@@ -88,3 +91,22 @@ def as_tensors(columns: Any, thresholds: Any, like: torch.Tensor) -> tuple[torch
         torch.as_tensor(columns, dtype=torch.long, device=like.device),
         torch.as_tensor(thresholds, dtype=like.dtype, device=like.device),
     )
+
+
+def network_inputs(
+    raw: torch.Tensor,
+    scaled: torch.Tensor,
+    numeric: int,
+    robust: bool,
+    indicators: Any,
+    levels: tuple[torch.Tensor, torch.Tensor] | None,
+) -> torch.Tensor:
+    """The network's input from a batch of encoded rows: ``scaled`` (``raw`` after the
+    learned scaling) smoothly clipped when ``robust``, missing numbers filled and flagged
+    (``indicators``), and the ``levels`` inputs of ``raw`` (columns and thresholds, or
+    None) before the category codes. One rule for training, predict and the ONNX graph."""
+    x = smooth_clip(scaled, numeric) if robust else scaled
+    x = filled(x, numeric, indicators)
+    if levels is None:
+        return x
+    return with_levels(x, level_inputs(raw, *levels), numeric + len(indicators))

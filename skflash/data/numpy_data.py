@@ -17,8 +17,8 @@ import torch
 
 from skflash.data.categories import CategoryCodes
 from skflash.data.data_module import DataModule
-from skflash.data.levels import as_tensors, level_inputs, with_levels
-from skflash.data.missing_values import filled, with_nan
+from skflash.data.levels import as_tensors, network_inputs
+from skflash.data.missing_values import with_nan
 from skflash.data.numpy_postprocess import NumpyPostprocess
 from skflash.data.process import Postprocess, Preprocess
 from skflash.data.row_blocks import BlockStream
@@ -28,7 +28,6 @@ from skflash.data.scaling import (
     RowSample,
     StreamedMeanScale,
     robust_center_scale,
-    smooth_clip,
     weighted_mean_scale,
 )
 from skflash.data.tensors import BatchTensors, NumpyRows, as_tensor
@@ -249,20 +248,16 @@ class NumpyPreprocess(Preprocess):
             return torch.as_tensor(getattr(self, f"{name}_mean"), **like), factor
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        raw = x
-        x = self._scaled("x", x)
+        levels = None
+        if self.levels[1]:
+            key = ("levels", x.device, x.dtype)
+            if key not in self._affine:
+                with torch.inference_mode(False):
+                    self._affine[key] = as_tensors(*self.levels, x)
+            levels = self._affine[key]
+        robust = self.standardize_inputs == "robust"
         numeric = x.shape[-1] - self.num_codes
-        if self.standardize_inputs == "robust":
-            x = smooth_clip(x, numeric)
-        x = filled(x, numeric, self.indicators)
-        if not self.levels[1]:
-            return x
-        key = ("levels", raw.device, raw.dtype)
-        if key not in self._affine:
-            with torch.inference_mode(False):
-                self._affine[key] = as_tensors(*self.levels, raw)
-        levels = level_inputs(raw, *self._affine[key])
-        return with_levels(x, levels, numeric + len(self.indicators))
+        return network_inputs(x, self._scaled("x", x), numeric, robust, self.indicators, levels)
 
     def per_batch_transform(self, batch: Any) -> Any:
         """Standardise a batch: ``(x, y[, w])`` in training, ``x`` alone at predict."""

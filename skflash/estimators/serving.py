@@ -101,10 +101,10 @@ def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
             # be warning meanwhile
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module="skflash")
-            sample = torch.zeros(2, width, dtype=dtype)
-            graph = torch.jit.trace(PredictPath(task), sample, check_trace=False)
+            path = PredictPath(task)
+            graph = torch.jit.trace(path, torch.zeros(2, width, dtype=dtype), check_trace=False)
             probe = _probe(width, codes, dtype)
-            expected = PredictPath(task)(probe)
+            expected = path(probe)  # the same module, run eagerly
             # torch optimizes a graph over its first calls: the answers after that count
             if not all(torch.equal(graph(probe), expected) for _ in range(3)):
                 return None
