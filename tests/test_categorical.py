@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skflash import FlashClassifier, FlashRegressor, RegressionTask, TabularInput
+from skflash.core.tabular_input import input_width
 from skflash.data.categories import CategoryCodes, is_categorical_column
 from skflash.data.scaling import robust_center_scale, smooth_clip
 
@@ -322,3 +323,11 @@ def test_equal_integers_and_floats_in_one_object_column_are_refused(one, other):
         CategoryCodes([0]).learn(frame)
     apart = pd.DataFrame({"mixed": pd.Series(["x", 1, 2.5, True, 1], dtype=object)})
     assert CategoryCodes([0]).learn(apart).categories == [[True, 2.5, 1, "x"]]
+
+
+@pytest.mark.parametrize("embedding", [None, "periodic"])
+def test_input_width_is_the_tabular_inputs_width_before_it_is_built(embedding):
+    cardinalities = [3, 10, 40, 2]  # one-hot, embedded, embedded, one-hot
+    layer = TabularInput(5, cardinalities, numeric_embedding=embedding)
+    assert input_width(5, cardinalities, numeric_embedding=embedding) == layer.out_features
+    assert input_width(5) == 5

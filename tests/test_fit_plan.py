@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -161,3 +162,40 @@ def test_a_users_task_keeps_the_usual_batches_and_epochs_on_a_large_table():
     from examples.custom_task import RegressionTask
 
     assert _sized(50_000, task=RegressionTask)[:2] == (200, 200)
+
+
+def test_auto_weight_decay_weakens_with_rows_per_network_input_on_small_tables():
+    # up to 100 rows per input: the full shrink; beyond, proportionally less
+    assert fit_plan.decay_strength(1_000, 10, True) == 1.0
+    assert fit_plan.decay_strength(2_400, 4, True) == pytest.approx(400 / 2_400)
+    # large tables, partial_fit and a Task of the user's own keep the full shrink
+    assert fit_plan.decay_strength(50_000, 4, True) == 1.0
+    assert fit_plan.decay_strength(2_400, 4, False) == 1.0
+    params = fit_plan.checked_params(FlashRegressor())
+    plan = fit_plan.plan_fit(params, False, None)
+    decay = fit_plan.sized_to_table(plan, 2_400, 4).params["optimizer_kwargs"]
+    assert decay == {"weight_decay": pytest.approx(1 / 6)}
+    partial = fit_plan.plan_fit(params, False, 1)
+    assert fit_plan.sized_to_table(partial, 2_400, 4).params["optimizer_kwargs"] == {
+        "weight_decay": pytest.approx(1.0)
+    }
+    # an explicit number keeps torch's meaning, whatever the table
+    params = fit_plan.checked_params(FlashRegressor(weight_decay=0.05))
+    plan = fit_plan.plan_fit(params, False, None)
+    assert fit_plan.sized_to_table(plan, 2_400, 4).params["optimizer_kwargs"] == {
+        "weight_decay": 0.05
+    }
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_fit_decays_by_the_width_of_its_network_input(wide):
+    # 4 numeric columns and 400 rows: full strength; a one-hot column widens the input
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(2_000, 4)), columns=list("abcd"))
+    if wide:
+        X["kind"] = pd.Categorical(rng.choice(list("pqrstu"), size=len(X)))
+    y = rng.normal(size=len(X))
+    reg = FlashRegressor(max_epochs=1, random_state=0).fit(X, y)
+    width = reg.task_.model.input.out_features if wide else 4
+    assert width == (4 + 6 if wide else 4)
+    assert reg.task_.optimizer_kwargs["weight_decay"] == pytest.approx(100 * width / 2_000)

@@ -152,22 +152,24 @@ def check_supported(cls: type[Optimizer]) -> None:
 
 
 def weight_decay_kwargs(
-    cls: type[Optimizer], weight_decay: float | str, learning_rate: float
+    cls: type[Optimizer], weight_decay: float | str, learning_rate: float, strength: float = 1.0
 ) -> dict[str, Any]:
     """The optimizer arguments for ``weight_decay`` (a number, or ``"auto"``).
 
-    ``"auto"`` shrinks the weights by :data:`SHRINK_PER_STEP` per step where the decay
-    is decoupled (``weight_decay = SHRINK_PER_STEP / learning_rate``, switching it on
-    for Adam-like optimizers), and is off where it would be an L2 penalty. A number is
-    the optimizer's own ``weight_decay`` argument, with torch's meaning.
+    ``"auto"`` shrinks the weights by ``strength`` times :data:`SHRINK_PER_STEP` per step
+    where the decay is decoupled (``weight_decay = strength * SHRINK_PER_STEP /
+    learning_rate``, switching it on for Adam-like optimizers), and is off where it would
+    be an L2 penalty. A number is the optimizer's own ``weight_decay`` argument, with
+    torch's meaning.
     """
     kind = recipe(cls).decay
     if weight_decay == "auto":
+        shrink = strength * SHRINK_PER_STEP / learning_rate
         if kind == "decoupled":
-            return {"weight_decay": SHRINK_PER_STEP / learning_rate}
+            return {"weight_decay": shrink}
         if kind == "switch":
             return {
-                "weight_decay": SHRINK_PER_STEP / learning_rate,
+                "weight_decay": shrink,
                 "decoupled_weight_decay": True,
             }
         return {}

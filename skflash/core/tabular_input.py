@@ -24,6 +24,23 @@ def embedding_size(cardinality: int) -> int:
     return int(min(16, max(4, round(1.6 * cardinality**0.56))))
 
 
+def input_width(
+    num_numeric: int,
+    cardinalities: Sequence[int] = (),
+    one_hot_max: int = ONE_HOT_MAX,
+    numeric_embedding: str | None = None,
+) -> int:
+    """The width of :class:`TabularInput`'s output (the first hidden layer's fan-in),
+    known before it is built: numeric values (or their embedding), one 0/1 input per
+    known category of a one-hot column, and each embedded column's width."""
+    numeric = int(num_numeric)
+    if numeric_embedding is not None and numeric:
+        numeric = NUMERIC_EMBEDDINGS[numeric_embedding].width(numeric)
+    return numeric + sum(
+        c - 1 if c - 1 <= one_hot_max else embedding_size(c) for c in map(int, cardinalities)
+    )
+
+
 class PeriodicEmbedding(nn.Module):
     """Each numeric feature ``x`` becomes ``[x, W cos(2 pi f x + phase) + b]``.
 
@@ -57,7 +74,12 @@ class PeriodicEmbedding(nn.Module):
             torch.empty(num_features, frequencies, out_features).uniform_(-bound, bound)
         )
         self.bias = nn.Parameter(torch.empty(num_features, out_features).uniform_(-bound, bound))
-        self.out_features = num_features * (out_features + 1)
+        self.out_features = self.width(num_features, out_features)
+
+    @staticmethod
+    def width(num_features: int, out_features: int = 3) -> int:
+        """Output width for ``num_features`` features: each one and its learned values."""
+        return num_features * (out_features + 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         waves = torch.cos(2 * math.pi * x.unsqueeze(-1) * self.frequency + self.phase)
@@ -135,12 +157,8 @@ class TabularInput(nn.Module):
             counts = [self.cardinalities[j] for j in group]
             offsets = [sum(counts[:k]) for k in range(len(counts))]
             self.register_buffer(f"_offsets{i}", torch.tensor(offsets, dtype=torch.long), False)
-        self.out_features = (
-            getattr(self.numeric, "out_features", self.num_numeric)
-            + len(kept)
-            + sum(
-                len(g) * e.embedding_dim for g, e in zip(self.groups, self.embeddings, strict=True)
-            )
+        self.out_features = input_width(
+            self.num_numeric, self.cardinalities, one_hot_max, numeric_embedding
         )
         limits = torch.tensor([c - 1 for c in self.cardinalities], dtype=torch.long)
         self.register_buffer("_limits", limits, False)

@@ -17,6 +17,7 @@ import torch
 
 from skflash.core.backbones import TABULAR_BACKBONES
 from skflash.core.model import Task
+from skflash.core.tabular_input import input_width
 from skflash.data.categories import CategoryCodes
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
 from skflash.data.training_rows import TrainingRows
@@ -49,6 +50,19 @@ def backbone_argument(params: dict[str, Any], n_inputs: int, n_outputs: int) -> 
                 "features and of outputs, plus the backbone__ parameters."
             ) from error
     return copy.deepcopy(backbone), {}
+
+
+def network_width(params: dict[str, Any], n_inputs: int, categories: CategoryCodes | None) -> int:
+    """The fan-in of the network's first layer for ``n_inputs`` encoded columns: one-hot
+    and embedded categories and the numeric embedding widen a registry backbone's input."""
+    if not isinstance(params["backbone"], str):
+        return int(n_inputs)
+    cardinalities = [] if categories is None else list(categories.cardinalities)
+    return input_width(
+        int(n_inputs) - len(cardinalities),
+        cardinalities,
+        numeric_embedding=params["numeric_embedding"],
+    )
 
 
 def task_arguments(

@@ -19,7 +19,12 @@ from skflash.data.tables import TableEncoder
 from skflash.data.targets import ClassLabels, RegressionTargets
 from skflash.data.training_rows import RowRules, TrainingRows, training_rows
 from skflash.estimators import fit_plan, routing, serving, user_task
-from skflash.estimators.assembly import preprocess_for, seeded_task, task_arguments
+from skflash.estimators.assembly import (
+    network_width,
+    preprocess_for,
+    seeded_task,
+    task_arguments,
+)
 from skflash.estimators.parameters import Parameter, with_parameters_section
 from skflash.estimators.persistence import load_state, saved_state
 from skflash.estimators.prediction import model_outputs
@@ -176,7 +181,8 @@ class BaseFlashEstimator(BaseEstimator):
             levels_above=fit_plan.LARGE_TABLE_ROWS,
         )
         rows = training_rows(self, X, y, sample_weight, rules)
-        plan = fit_plan.sized_to_table(plan, rows.n_rows)
+        width = network_width(params, rows.n_inputs, rows.table.categories)
+        plan = fit_plan.sized_to_table(plan, rows.n_rows, width)
         params = plan.params
         fit_plan.check_codes_fit(rows.table.categories, params["precision"])
         with quiet_fit(int(params["verbose"])):

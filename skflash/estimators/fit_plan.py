@@ -116,6 +116,10 @@ LARGE_TABLE_BATCH_SIZE = 1024
 LARGE_TABLE_EPOCHS = 40
 #: ``max_epochs="auto"`` on a table that is not large.
 DEFAULT_EPOCHS = 200
+#: Training rows per network input up to which ``weight_decay="auto"`` keeps its full
+#: strength on a table that is not large; beyond, it weakens in proportion (see
+#: :func:`decay_strength`).
+DECAY_ROWS_PER_INPUT = 100
 #: ``batch_size="auto"`` on a table that is not large (fewer rows: all of them).
 DEFAULT_BATCH_SIZE = 200
 
@@ -217,10 +221,28 @@ def batch_size(setting: int | str, n_rows: int, large_recipe: bool = False) -> i
     return min(DEFAULT_BATCH_SIZE, n_rows)
 
 
-def sized_to_table(plan: FitPlan, n_rows: int) -> FitPlan:
-    """The plan with what depends on the number of training rows resolved:
-    ``max_epochs="auto"``, ``learning_rate="auto"`` and the ``weight_decay`` rule that
-    follows the rate (see :data:`LARGE_TABLE_ROWS`)."""
+def decay_strength(n_rows: int, n_inputs: int, recipe_fit: bool) -> float:
+    """The share of ``weight_decay="auto"``'s shrink a fit takes.
+
+    The decay is a prior that pulls each weight towards zero; the more training rows per
+    weight, the less the data needs it. A small table's network (the 200-epoch recipe,
+    where the shrink adds up over many steps) therefore takes the full shrink up to
+    :data:`DECAY_ROWS_PER_INPUT` rows per network input and a proportionally weaker one
+    beyond. Measured 5-fold: friedman3 (2,400 rows, 4 inputs) R² 0.851 at full strength
+    and 0.885 at 0.17; ames (2,344 rows, about 280 inputs) and diabetes keep it, at
+    0.894 and 0.495. Large tables (their own recipe, 40 epochs), ``partial_fit`` (its
+    blocks are not the table) and a Task of the user's own keep the full shrink.
+    """
+    if not recipe_fit or n_rows > LARGE_TABLE_ROWS or n_rows <= 0:
+        return 1.0
+    return min(1.0, DECAY_ROWS_PER_INPUT * max(int(n_inputs), 1) / n_rows)
+
+
+def sized_to_table(plan: FitPlan, n_rows: int, n_inputs: int | None = None) -> FitPlan:
+    """The plan with what depends on the training table resolved: ``max_epochs="auto"``,
+    ``learning_rate="auto"`` and the ``weight_decay`` rule that follows the rate and the
+    rows per network input ``n_inputs`` (see :data:`LARGE_TABLE_ROWS` and
+    :func:`decay_strength`; without ``n_inputs`` the decay keeps its full strength)."""
     params = dict(plan.params)
     large = large_table_recipe(params, plan.scheduled) and n_rows > LARGE_TABLE_ROWS
     epochs = plan.epochs
@@ -234,7 +256,11 @@ def sized_to_table(plan: FitPlan, n_rows: int) -> FitPlan:
         params["learning_rate"] = rate
     routed = params["optimizer_kwargs"]
     if "weight_decay" not in routed:  # an explicit one replaces the rule
-        decay = weight_decay_kwargs(optimizer, params["weight_decay"], params["learning_rate"])
+        recipe_fit = n_inputs is not None and large_table_recipe(params, plan.scheduled)
+        strength = decay_strength(n_rows, n_inputs or 0, recipe_fit)
+        decay = weight_decay_kwargs(
+            optimizer, params["weight_decay"], params["learning_rate"], strength
+        )
         params["optimizer_kwargs"] = {**decay, **routed}
     return dataclasses.replace(plan, params=params, epochs=int(epochs))
 
