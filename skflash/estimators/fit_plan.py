@@ -113,7 +113,7 @@ def checked_params(estimator: Any, table: tuple[Parameter, ...] | None = None) -
 LARGE_TABLE_ROWS = 10_000
 AUTO_EARLY_STOPPING_ROWS = LARGE_TABLE_ROWS
 LARGE_TABLE_BATCH_SIZE = 1024
-LARGE_TABLE_EPOCHS = 40
+LARGE_TABLE_EPOCHS = 28
 #: ``max_epochs="auto"`` on a table that is not large.
 DEFAULT_EPOCHS = 200
 #: Training rows per network input up to which ``weight_decay="auto"`` keeps its full
@@ -230,7 +230,7 @@ def decay_strength(n_rows: int, n_inputs: int, recipe_fit: bool) -> float:
     :data:`DECAY_ROWS_PER_INPUT` rows per network input and a proportionally weaker one
     beyond. Measured 5-fold: friedman3 (2,400 rows, 4 inputs) R² 0.851 at full strength
     and 0.885 at 0.17; ames (2,344 rows, about 280 inputs) and diabetes keep it, at
-    0.894 and 0.495. Large tables (their own recipe, 40 epochs), ``partial_fit`` (its
+    0.894 and 0.495. Large tables (their own recipe, 28 epochs), ``partial_fit`` (its
     blocks are not the table) and a Task of the user's own keep the full shrink.
     """
     if not recipe_fit or n_rows > LARGE_TABLE_ROWS or n_rows <= 0:

@@ -162,7 +162,7 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         (Integer(1), Options(("auto",))),
         """
         Passes over the training data (per ``fit``; ``partial_fit`` makes one).
-        ``"auto"`` is 200, and 40 on a large table (over 10,000 training rows), which the
+        ``"auto"`` is 200, and 28 on a large table (over 10,000 training rows), which the
         built-in network trains in 1024-row batches at ten times the Adam family's rate
         where those are ``"auto"`` too: as accurate or more in a fifth to a tenth of the
         time (diamonds, CPS1988, nlswork).
