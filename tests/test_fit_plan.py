@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from skflash import FlashClassifier, FlashRegressor
+from skflash.core.tabular_input import InputLayout, PeriodicEmbedding, TabularInput
 from skflash.core.threads import SMALL_STEP_MACS, threads_for_setting
 from skflash.data.categories import CategoryCodes
 from skflash.estimators import fit_plan
@@ -136,16 +137,21 @@ def test_early_stopping_auto_holds_out_rows_only_above_ten_thousand(monkeypatch)
 def _sized(n_rows, scheduled=True, **settings):
     params = fit_plan.checked_params(FlashRegressor(**settings))
     plan = fit_plan.plan_fit(params, False, None if scheduled else 1)
-    sized = fit_plan.sized_to_table(plan, n_rows)
+    # 200 numeric inputs: too few rows per input for a lighter decay or an embedding
+    sized = fit_plan.sized_to_table(plan, n_rows, InputLayout(200))
     recipe = fit_plan.large_table_recipe(params, plan.scheduled)
     batch = fit_plan.batch_size(params["batch_size"], n_rows, large_recipe=recipe)
     return sized.epochs, batch, sized.params["learning_rate"], sized.params["optimizer_kwargs"]
 
 
 def test_a_large_table_takes_the_large_table_recipe_only_where_each_setting_is_auto():
-    # up to 10,000 training rows: 200 epochs of 200-row batches at AdamW's 1e-3
-    assert _sized(10_000) == (200, 200, 1e-3, {"weight_decay": pytest.approx(1.0)})
+    # up to 10,000 training rows: 200-row batches at AdamW's 1e-3, for 200 epochs or
+    # 2,400 steps, whichever is fewer
+    assert _sized(10_000) == (48, 200, 1e-3, {"weight_decay": pytest.approx(1.0)})
+    assert _sized(4_000)[:2] == (120, 200)
+    assert _sized(2_400)[:2] == (200, 200)
     assert _sized(150)[:2] == (200, 150)
+    assert _sized(10_000, batch_size=100)[:2] == (200, 100)  # a batch of the user's
     # above: 28 epochs of 1024-row batches at ten times the rate, the same shrink per step
     assert _sized(10_001) == (28, 1024, 1e-2, {"weight_decay": pytest.approx(0.1)})
     # what the user sets stays as set, and the rate follows only the recipe's batches
@@ -171,20 +177,73 @@ def test_auto_weight_decay_weakens_with_rows_per_network_input_on_small_tables()
     # large tables, partial_fit and a Task of the user's own keep the full shrink
     assert fit_plan.decay_strength(50_000, 4, True) == 1.0
     assert fit_plan.decay_strength(2_400, 4, False) == 1.0
-    params = fit_plan.checked_params(FlashRegressor())
+    params = fit_plan.checked_params(FlashRegressor(numeric_embedding=None))
     plan = fit_plan.plan_fit(params, False, None)
-    decay = fit_plan.sized_to_table(plan, 2_400, 4).params["optimizer_kwargs"]
+    decay = fit_plan.sized_to_table(plan, 2_400, InputLayout(4)).params["optimizer_kwargs"]
     assert decay == {"weight_decay": pytest.approx(1 / 6)}
     partial = fit_plan.plan_fit(params, False, 1)
-    assert fit_plan.sized_to_table(partial, 2_400, 4).params["optimizer_kwargs"] == {
+    assert fit_plan.sized_to_table(partial, 2_400, InputLayout(4)).params["optimizer_kwargs"] == {
         "weight_decay": pytest.approx(1.0)
     }
+    # the periodic embedding widens the input four times
+    plan = fit_plan.plan_fit(fit_plan.checked_params(FlashRegressor()), False, None)
+    sized = fit_plan.sized_to_table(plan, 2_400, InputLayout(4)).params
+    assert sized["numeric_embedding"] == "periodic"
+    assert sized["optimizer_kwargs"] == {"weight_decay": pytest.approx(16 / 24)}
     # an explicit number keeps torch's meaning, whatever the table
     params = fit_plan.checked_params(FlashRegressor(weight_decay=0.05))
     plan = fit_plan.plan_fit(params, False, None)
-    assert fit_plan.sized_to_table(plan, 2_400, 4).params["optimizer_kwargs"] == {
+    assert fit_plan.sized_to_table(plan, 2_400, InputLayout(4)).params["optimizer_kwargs"] == {
         "weight_decay": 0.05
     }
+
+
+def test_auto_epochs_are_200_or_2400_steps_whichever_is_fewer():
+    assert fit_plan.auto_epochs(150, 150) == 200
+    assert fit_plan.auto_epochs(2_400, 200) == 200
+    assert fit_plan.auto_epochs(2_401, 200) == 185  # 13 steps an epoch
+    assert fit_plan.auto_epochs(4_000, 200) == 120
+    assert fit_plan.auto_epochs(10_000, 200) == 48
+
+
+def test_auto_numeric_embedding_is_periodic_from_100_rows_per_input_on_small_tables():
+    def rule(n_rows, layout, mlp_fit=True, setting="auto"):
+        return fit_plan.numeric_embedding(setting, n_rows, layout, mlp_fit)
+
+    assert rule(400, InputLayout(4)) == "periodic"
+    assert rule(399, InputLayout(4)) is None
+    # a one-hot column of 6 categories (and the unknown code) widens the input by 6
+    assert rule(999, InputLayout(4, (7,))) is None
+    assert rule(1_000, InputLayout(4, (7,))) == "periodic"
+    assert rule(5_000, InputLayout(0, (7,))) is None  # no numbers to embed
+    assert rule(10_001, InputLayout(4)) is None  # a large table: three times the time
+    assert rule(2_400, InputLayout(4), mlp_fit=False) is None
+    assert rule(100, InputLayout(4), setting="periodic") == "periodic"
+    assert rule(2_400, InputLayout(4), setting=None) is None
+
+    def resolved(scheduled=True, **settings):
+        params = fit_plan.checked_params(FlashRegressor(**settings))
+        plan = fit_plan.plan_fit(params, False, None if scheduled else 1)
+        return fit_plan.sized_to_table(plan, 2_400, InputLayout(4)).params["numeric_embedding"]
+
+    from examples.custom_task import RegressionTask
+
+    assert resolved() == "periodic"
+    assert resolved(scheduled=False) is None  # partial_fit: its blocks are not the table
+    assert resolved(backbone="linear") is None  # a linear model stays linear
+    assert resolved(task=RegressionTask) is None
+
+
+def test_a_fit_takes_the_periodic_embedding_only_with_many_rows_per_input():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1_000, 4))
+    y = np.sin(3 * X[:, 0]) + X[:, 1]
+    many = FlashRegressor(max_epochs=1, random_state=0).fit(X, y)
+    assert isinstance(many.task_.model.input.numeric, PeriodicEmbedding)
+    assert np.isfinite(many.predict(X[:5])).all()
+    few = FlashRegressor(max_epochs=1, random_state=0).fit(X[:300], y[:300])
+    assert not isinstance(getattr(few.task_.model, "input", None), TabularInput)
+    assert few.get_params()["numeric_embedding"] == "auto"  # the setting, as given
 
 
 @pytest.mark.parametrize("wide", [False, True])
@@ -195,7 +254,7 @@ def test_a_fit_decays_by_the_width_of_its_network_input(wide):
     if wide:
         X["kind"] = pd.Categorical(rng.choice(list("pqrstu"), size=len(X)))
     y = rng.normal(size=len(X))
-    reg = FlashRegressor(max_epochs=1, random_state=0).fit(X, y)
+    reg = FlashRegressor(max_epochs=1, numeric_embedding=None, random_state=0).fit(X, y)
     width = reg.task_.model.input.out_features if wide else 4
     assert width == (4 + 6 if wide else 4)
     assert reg.task_.optimizer_kwargs["weight_decay"] == pytest.approx(100 * width / 2_000)

@@ -9,6 +9,7 @@ pass as they are, or through a :class:`PeriodicEmbedding`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -39,6 +40,21 @@ def input_width(
     return numeric + sum(
         c - 1 if c - 1 <= one_hot_max else embedding_size(c) for c in map(int, cardinalities)
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class InputLayout:
+    """The columns a :class:`TabularInput` will take, known before it is built: numeric
+    columns, then one code per categorical column of these cardinalities."""
+
+    num_numeric: int
+    cardinalities: tuple[int, ...] = ()
+
+    def width(self, numeric_embedding: str | None = None) -> int:
+        """The first hidden layer's fan-in (see :func:`input_width`)."""
+        return input_width(
+            self.num_numeric, self.cardinalities, numeric_embedding=numeric_embedding
+        )
 
 
 class PeriodicEmbedding(nn.Module):

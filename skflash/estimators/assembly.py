@@ -17,7 +17,7 @@ import torch
 
 from skflash.core.backbones import TABULAR_BACKBONES
 from skflash.core.model import Task
-from skflash.core.tabular_input import input_width
+from skflash.core.tabular_input import InputLayout
 from skflash.data.categories import CategoryCodes
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
 from skflash.data.training_rows import TrainingRows
@@ -52,17 +52,16 @@ def backbone_argument(params: dict[str, Any], n_inputs: int, n_outputs: int) -> 
     return copy.deepcopy(backbone), {}
 
 
-def network_width(params: dict[str, Any], n_inputs: int, categories: CategoryCodes | None) -> int:
-    """The fan-in of the network's first layer for ``n_inputs`` encoded columns: one-hot
-    and embedded categories and the numeric embedding widen a registry backbone's input."""
-    if not isinstance(params["backbone"], str):
-        return int(n_inputs)
-    cardinalities = [] if categories is None else list(categories.cardinalities)
-    return input_width(
-        int(n_inputs) - len(cardinalities),
-        cardinalities,
-        numeric_embedding=params["numeric_embedding"],
-    )
+def input_layout(
+    params: dict[str, Any], n_inputs: int, categories: CategoryCodes | None
+) -> InputLayout:
+    """What the network's first layer takes for ``n_inputs`` encoded columns: a registry
+    backbone one-hot encodes or embeds the category codes (and may embed the numbers), a
+    module of the user's takes the columns as they are."""
+    if not isinstance(params["backbone"], str) or categories is None:
+        return InputLayout(int(n_inputs))
+    cardinalities = tuple(int(c) for c in categories.cardinalities)
+    return InputLayout(int(n_inputs) - len(cardinalities), cardinalities)
 
 
 def task_arguments(

@@ -20,7 +20,7 @@ from skflash.data.targets import ClassLabels, RegressionTargets
 from skflash.data.training_rows import RowRules, TrainingRows, training_rows
 from skflash.estimators import fit_plan, routing, serving, user_task
 from skflash.estimators.assembly import (
-    network_width,
+    input_layout,
     preprocess_for,
     seeded_task,
     task_arguments,
@@ -181,8 +181,8 @@ class BaseFlashEstimator(BaseEstimator):
             levels_above=fit_plan.LARGE_TABLE_ROWS,
         )
         rows = training_rows(self, X, y, sample_weight, rules)
-        width = network_width(params, rows.n_inputs, rows.table.categories)
-        plan = fit_plan.sized_to_table(plan, rows.n_rows, width)
+        layout = input_layout(params, rows.n_inputs, rows.table.categories)
+        plan = fit_plan.sized_to_table(plan, rows.n_rows, layout)
         params = plan.params
         fit_plan.check_codes_fit(rows.table.categories, params["precision"])
         with quiet_fit(int(params["verbose"])):

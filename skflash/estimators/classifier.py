@@ -129,7 +129,7 @@ class FlashClassifier(ClassifierMixin, BaseFlashEstimator):
         validation_fraction: float = 0.1,
         patience: int = 10,
         standardize_inputs: bool | Literal["robust"] = True,
-        numeric_embedding: Literal["periodic"] | None = None,
+        numeric_embedding: Literal["auto", "periodic"] | None = "auto",
         n_ensemble: int | Literal["auto"] = "auto",
         categorical_features: Any = "auto",
         discrete_features: Any = "auto",

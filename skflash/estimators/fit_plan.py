@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 
 from skflash.core.backbones import ENSEMBLE_BACKBONES, TABULAR_BACKBONES
 from skflash.core.optimizers import check_supported, optimizer_class, recipe, weight_decay_kwargs
+from skflash.core.tabular_input import InputLayout
 from skflash.core.trainer import Trainer
 from skflash.data.categories import CategoryCodes
 from skflash.estimators import routing
@@ -114,12 +115,16 @@ LARGE_TABLE_ROWS = 10_000
 AUTO_EARLY_STOPPING_ROWS = LARGE_TABLE_ROWS
 LARGE_TABLE_BATCH_SIZE = 1024
 LARGE_TABLE_EPOCHS = 28
-#: ``max_epochs="auto"`` on a table that is not large.
+#: ``max_epochs="auto"`` on a table that is not large, up to :data:`DEFAULT_STEPS`
+#: optimizer steps: a table of more rows than 200 epochs of ``batch_size="auto"`` take in
+#: that many steps trains for those steps (mlc_churn, 4,000 training rows: 120 epochs).
 DEFAULT_EPOCHS = 200
-#: Training rows per network input up to which ``weight_decay="auto"`` keeps its full
-#: strength on a table that is not large; beyond, it weakens in proportion (see
-#: :func:`decay_strength`).
-DECAY_ROWS_PER_INPUT = 100
+DEFAULT_STEPS = 2_400
+#: Training rows per network input from which a table that is not large supports sharper
+#: functions: ``weight_decay="auto"`` weakens in proportion beyond it (see
+#: :func:`decay_strength`), and ``numeric_embedding="auto"`` is periodic from it (see
+#: :func:`numeric_embedding`).
+ROWS_PER_INPUT = 100
 #: ``batch_size="auto"`` on a table that is not large (fewer rows: all of them).
 DEFAULT_BATCH_SIZE = 200
 
@@ -235,19 +240,57 @@ def decay_strength(n_rows: int, n_inputs: int, recipe_fit: bool) -> float:
     """
     if not recipe_fit or n_rows > LARGE_TABLE_ROWS or n_rows <= 0:
         return 1.0
-    return min(1.0, DECAY_ROWS_PER_INPUT * max(int(n_inputs), 1) / n_rows)
+    return min(1.0, ROWS_PER_INPUT * max(int(n_inputs), 1) / n_rows)
 
 
-def sized_to_table(plan: FitPlan, n_rows: int, n_inputs: int | None = None) -> FitPlan:
+def numeric_embedding(
+    setting: str | None, n_rows: int, layout: InputLayout, mlp_fit: bool
+) -> str | None:
+    """``numeric_embedding`` resolved: ``"auto"`` is ``"periodic"`` for the built-in
+    ``"mlp"`` network's fit (``mlp_fit``; not ``partial_fit``, whose blocks are not the
+    table) on a table that is not large with at least :data:`ROWS_PER_INPUT` training
+    rows per network input, else None.
+
+    Periodic features give the network the sharp and periodic functions of single
+    features that such a table supports. Measured 5-fold: mlc_churn ROC AUC 0.908 ->
+    0.922, credit_data 0.844 -> 0.850, friedman3 R² 0.886 -> 0.898; tables with fewer
+    rows per input (diabetes, ames, digits) were hurt by them, and on large tables they
+    tripled the time (nlswork).
+    """
+    if setting != "auto":
+        return setting
+    if not mlp_fit or n_rows > LARGE_TABLE_ROWS or not layout.num_numeric:
+        return None
+    return "periodic" if n_rows >= ROWS_PER_INPUT * layout.width() else None
+
+
+def auto_epochs(n_rows: int, batch: int) -> int:
+    """``max_epochs="auto"`` on a table that is not large: :data:`DEFAULT_EPOCHS`, or the
+    epochs of :data:`DEFAULT_STEPS` steps of ``batch`` rows where there are fewer."""
+    steps_per_epoch = -(-max(int(n_rows), 1) // max(int(batch), 1))
+    return int(min(DEFAULT_EPOCHS, -(-DEFAULT_STEPS // steps_per_epoch)))
+
+
+def sized_to_table(plan: FitPlan, n_rows: int, layout: InputLayout | None = None) -> FitPlan:
     """The plan with what depends on the training table resolved: ``max_epochs="auto"``,
-    ``learning_rate="auto"`` and the ``weight_decay`` rule that follows the rate and the
-    rows per network input ``n_inputs`` (see :data:`LARGE_TABLE_ROWS` and
-    :func:`decay_strength`; without ``n_inputs`` the decay keeps its full strength)."""
+    ``learning_rate="auto"``, ``numeric_embedding="auto"`` and the ``weight_decay`` rule
+    that follows the rate and the rows per network input of ``layout`` (see
+    :data:`LARGE_TABLE_ROWS`, :func:`numeric_embedding` and :func:`decay_strength`;
+    without ``layout`` the epochs are :data:`DEFAULT_EPOCHS`, there is no embedding and
+    the decay keeps its full strength)."""
     params = dict(plan.params)
-    large = large_table_recipe(params, plan.scheduled) and n_rows > LARGE_TABLE_ROWS
+    recipe_fit = large_table_recipe(params, plan.scheduled)
+    large = recipe_fit and n_rows > LARGE_TABLE_ROWS
+    recipe_fit = recipe_fit and layout is not None
+    layout = layout if layout is not None else InputLayout(0)
+    params["numeric_embedding"] = numeric_embedding(
+        params["numeric_embedding"], n_rows, layout, recipe_fit and params["backbone"] == "mlp"
+    )
     epochs = plan.epochs
     if epochs == "auto":
         epochs = LARGE_TABLE_EPOCHS if large else DEFAULT_EPOCHS
+        if recipe_fit and not large and params["batch_size"] == "auto":
+            epochs = auto_epochs(n_rows, batch_size("auto", n_rows))
     optimizer = optimizer_class(params["optimizer"])
     if params["learning_rate"] == "auto":
         rate = recipe(optimizer).learning_rate
@@ -256,8 +299,8 @@ def sized_to_table(plan: FitPlan, n_rows: int, n_inputs: int | None = None) -> F
         params["learning_rate"] = rate
     routed = params["optimizer_kwargs"]
     if "weight_decay" not in routed:  # an explicit one replaces the rule
-        recipe_fit = n_inputs is not None and large_table_recipe(params, plan.scheduled)
-        strength = decay_strength(n_rows, n_inputs or 0, recipe_fit)
+        width = layout.width(params["numeric_embedding"])
+        strength = decay_strength(n_rows, width, recipe_fit)
         decay = weight_decay_kwargs(
             optimizer, params["weight_decay"], params["learning_rate"], strength
         )

@@ -107,7 +107,7 @@ class FlashRegressor(RegressorMixin, BaseFlashEstimator):
         patience: int = 10,
         standardize_inputs: bool | Literal["robust"] = True,
         standardize_target: bool = True,
-        numeric_embedding: Literal["periodic"] | None = None,
+        numeric_embedding: Literal["auto", "periodic"] | None = "auto",
         n_ensemble: int | Literal["auto"] = "auto",
         categorical_features: Any = "auto",
         discrete_features: Any = "auto",

@@ -162,10 +162,11 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         (Integer(1), Options(("auto",))),
         """
         Passes over the training data (per ``fit``; ``partial_fit`` makes one).
-        ``"auto"`` is 200, and 28 on a large table (over 10,000 training rows), which the
-        built-in network trains in 1024-row batches at ten times the Adam family's rate
-        where those are ``"auto"`` too: as accurate or more in a fifth to a tenth of the
-        time (diamonds, CPS1988, nlswork).
+        ``"auto"`` is 200 (at most 2,400 optimizer steps where ``batch_size`` is
+        ``"auto"`` too: 120 epochs on 4,000 rows), and 28 on a large table (over 10,000
+        training rows), which the built-in network trains in 1024-row batches at ten
+        times the Adam family's rate where those are ``"auto"`` too: as accurate or more
+        in a fifth to a tenth of the time (diamonds, CPS1988, nlswork).
         """,
     ),
     Parameter(
@@ -210,14 +211,19 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "numeric_embedding",
-        None,
-        '{"periodic", None}',
-        (Options(("periodic", None)),),
+        "auto",
+        '{"auto", "periodic", None}',
+        (Options(("auto", "periodic", None)),),
         """
         ``"periodic"``: the registry backbones see each numeric feature ``x`` as
         ``[x, W cos(2 pi f x + phase) + b]`` with 16 learned frequencies and 3 learned
         values (:class:`~skflash.core.tabular_input.PeriodicEmbedding`), which helps on
         functions of sharp or periodic shape at about the cost of a 4x wider input.
+        ``"auto"``: periodic for the ``"mlp"`` backbone's ``fit`` on a table of at most
+        10,000 rows with at least 100 training rows per network input (one-hot and
+        embedded categories counted by their width), where it lifted mlc_churn's ROC AUC
+        from 0.908 to 0.922 and friedman3's R² from 0.886 to 0.898; otherwise None
+        (fewer rows per input: diabetes, ames, digits; large tables; ``partial_fit``).
         """,
     ),
     Parameter(
