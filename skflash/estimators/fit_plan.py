@@ -115,9 +115,9 @@ LARGE_TABLE_ROWS = 10_000
 AUTO_EARLY_STOPPING_ROWS = LARGE_TABLE_ROWS
 LARGE_TABLE_BATCH_SIZE = 1024
 LARGE_TABLE_EPOCHS = 28
-#: ``max_epochs="auto"`` on a table that is not large, up to :data:`DEFAULT_STEPS`
-#: optimizer steps: a table of more rows than 200 epochs of ``batch_size="auto"`` take in
-#: that many steps trains for those steps (mlc_churn, 4,000 training rows: 120 epochs).
+#: ``max_epochs="auto"`` on a table that is not large: 200 epochs, or the epochs of
+#: :data:`DEFAULT_STEPS` optimizer steps where those are fewer (beyond 2,400 training
+#: rows in 200-row batches; mlc_churn's 4,000 rows: 120 epochs).
 DEFAULT_EPOCHS = 200
 DEFAULT_STEPS = 2_400
 #: Training rows per network input from which a table that is not large supports sharper
@@ -232,7 +232,7 @@ def decay_strength(n_rows: int, n_inputs: int, recipe_fit: bool) -> float:
     The decay is a prior that pulls each weight towards zero; the more training rows per
     weight, the less the data needs it. A small table's network (the 200-epoch recipe,
     where the shrink adds up over many steps) therefore takes the full shrink up to
-    :data:`DECAY_ROWS_PER_INPUT` rows per network input and a proportionally weaker one
+    :data:`ROWS_PER_INPUT` rows per network input and a proportionally weaker one
     beyond. Measured 5-fold: friedman3 (2,400 rows, 4 inputs) R² 0.851 at full strength
     and 0.885 at 0.17; ames (2,344 rows, about 280 inputs) and diabetes keep it, at
     0.894 and 0.495. Large tables (their own recipe, 28 epochs), ``partial_fit`` (its
@@ -254,7 +254,7 @@ def numeric_embedding(
     Periodic features give the network the sharp and periodic functions of single
     features that such a table supports. Measured 5-fold: mlc_churn ROC AUC 0.908 ->
     0.922, credit_data 0.844 -> 0.850, friedman3 R² 0.886 -> 0.898; tables with fewer
-    rows per input (diabetes, ames, digits) were hurt by them, and on large tables they
+    rows per input were hurt by them (diabetes, digits), and on large tables they
     tripled the time (nlswork).
     """
     if setting != "auto":
@@ -279,17 +279,17 @@ def sized_to_table(plan: FitPlan, n_rows: int, layout: InputLayout | None = None
     without ``layout`` the epochs are :data:`DEFAULT_EPOCHS`, there is no embedding and
     the decay keeps its full strength)."""
     params = dict(plan.params)
-    recipe_fit = large_table_recipe(params, plan.scheduled)
-    large = recipe_fit and n_rows > LARGE_TABLE_ROWS
-    recipe_fit = recipe_fit and layout is not None
+    recipe = large_table_recipe(params, plan.scheduled)
+    large = recipe and n_rows > LARGE_TABLE_ROWS
+    table_known = recipe and layout is not None  # the rules by rows per input apply
     layout = layout if layout is not None else InputLayout(0)
     params["numeric_embedding"] = numeric_embedding(
-        params["numeric_embedding"], n_rows, layout, recipe_fit and params["backbone"] == "mlp"
+        params["numeric_embedding"], n_rows, layout, table_known and params["backbone"] == "mlp"
     )
     epochs = plan.epochs
     if epochs == "auto":
         epochs = LARGE_TABLE_EPOCHS if large else DEFAULT_EPOCHS
-        if recipe_fit and not large and params["batch_size"] == "auto":
+        if table_known and not large and params["batch_size"] == "auto":
             epochs = auto_epochs(n_rows, batch_size("auto", n_rows))
     optimizer = optimizer_class(params["optimizer"])
     if params["learning_rate"] == "auto":
@@ -300,7 +300,7 @@ def sized_to_table(plan: FitPlan, n_rows: int, layout: InputLayout | None = None
     routed = params["optimizer_kwargs"]
     if "weight_decay" not in routed:  # an explicit one replaces the rule
         width = layout.width(params["numeric_embedding"])
-        strength = decay_strength(n_rows, width, recipe_fit)
+        strength = decay_strength(n_rows, width, table_known)
         decay = weight_decay_kwargs(
             optimizer, params["weight_decay"], params["learning_rate"], strength
         )

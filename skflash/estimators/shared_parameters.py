@@ -130,9 +130,10 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         decoupled decay), i.e. ``weight_decay = 1e-3 / learning_rate``, and is off
         where it would be an L2 penalty (SGD, Adagrad, RMSprop...), whose right
         strength depends on the data. On a table of at most 10,000 rows with more than
-        100 training rows per network input (one-hot and embedded categories counted
-        by their width), the shrink is ``100 * inputs / rows`` of that: the more rows
-        per weight, the less a prior is needed. A number is passed to the optimizer as
+        100 training rows per network input (one-hot and embedded categories and
+        periodic numeric features counted by their width), the shrink is
+        ``100 * inputs / rows`` of that: the more rows per weight, the less a prior is
+        needed. A number is passed to the optimizer as
         its own ``weight_decay``, with torch's meaning.
         """,
     ),
@@ -223,7 +224,7 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         10,000 rows with at least 100 training rows per network input (one-hot and
         embedded categories counted by their width), where it lifted mlc_churn's ROC AUC
         from 0.908 to 0.922 and friedman3's R² from 0.886 to 0.898; otherwise None
-        (fewer rows per input: diabetes, ames, digits; large tables; ``partial_fit``).
+        (fewer rows per input, as diabetes and digits; large tables; ``partial_fit``).
         """,
     ),
     Parameter(
