@@ -279,9 +279,9 @@ def sized_to_table(plan: FitPlan, n_rows: int, layout: InputLayout | None = None
     without ``layout`` the epochs are :data:`DEFAULT_EPOCHS`, there is no embedding and
     the decay keeps its full strength)."""
     params = dict(plan.params)
-    recipe = large_table_recipe(params, plan.scheduled)
-    large = recipe and n_rows > LARGE_TABLE_ROWS
-    table_known = recipe and layout is not None  # the rules by rows per input apply
+    own_recipe = large_table_recipe(params, plan.scheduled)
+    large = own_recipe and n_rows > LARGE_TABLE_ROWS
+    table_known = own_recipe and layout is not None  # the rules by rows per input apply
     layout = layout if layout is not None else InputLayout(0)
     params["numeric_embedding"] = numeric_embedding(
         params["numeric_embedding"], n_rows, layout, table_known and params["backbone"] == "mlp"
