@@ -38,7 +38,7 @@ def distinct_values(column: np.ndarray, limit: int) -> np.ndarray | None:
     than ``limit`` (found on the first rows when possible, without sorting the column)."""
     if len(np.unique(column[:_FIRST_ROWS])) > limit + 1:  # +1: a NaN among them
         return None
-    values = np.unique(column)
+    values = np.unique(column).astype(np.float64)
     values = values[~np.isnan(values)]
     return values if len(values) <= limit else None
 
@@ -56,7 +56,9 @@ def learn_levels(
     columns: list[int] = []
     thresholds: list[float] = []
     for position in candidates:
-        values = distinct_values(np.asarray(numeric[:, position], dtype=np.float64), limit)
+        # the column as stored: a float64 copy of every column would cost more than the
+        # check, which mostly stops at the first rows
+        values = distinct_values(numeric[:, position], limit)
         if values is None:
             if named:
                 raise ValueError(
