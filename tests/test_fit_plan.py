@@ -246,6 +246,27 @@ def test_a_fit_takes_the_periodic_embedding_only_with_many_rows_per_input():
     assert few.get_params()["numeric_embedding"] == "auto"  # the setting, as given
 
 
+def test_a_warm_start_refit_decays_by_the_input_of_the_network_it_continues():
+    # 300 rows x 4: no embedding; 1,000 rows would take the periodic one, which a refit
+    # that keeps the network must not assume
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1_000, 4))
+    y = X[:, 0] + rng.normal(size=len(X))
+    reg = FlashRegressor(max_epochs=1, warm_start=True, random_state=0).fit(X[:300], y[:300])
+    assert not isinstance(getattr(reg.task_.model, "input", None), TabularInput)
+    reg.fit(X, y)
+    assert not isinstance(getattr(reg.task_.model, "input", None), TabularInput)
+    plain = FlashRegressor(max_epochs=1, numeric_embedding=None, random_state=0).fit(X, y)
+    decay = plain.task_.optimizer_kwargs["weight_decay"]
+    assert (
+        decay
+        < FlashRegressor(max_epochs=1, random_state=0)
+        .fit(X, y)
+        .task_.optimizer_kwargs["weight_decay"]
+    )
+    assert reg.task_.optimizer_kwargs["weight_decay"] == pytest.approx(decay)
+
+
 @pytest.mark.parametrize("wide", [False, True])
 def test_a_fit_decays_by_the_width_of_its_network_input(wide):
     # 4 numeric columns and 400 rows: full strength; a one-hot column widens the input

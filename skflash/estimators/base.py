@@ -160,6 +160,10 @@ class BaseFlashEstimator(BaseEstimator):
         classes: Any,
     ) -> None:
         params = fit_plan.checked_params(self)
+        if continuing and params["task"] is None:
+            # the fitted network goes on: the decay is sized for its input, not for the
+            # one that numeric_embedding="auto" would give the new rows
+            params["numeric_embedding"] = self._network_params.get("numeric_embedding")
         plan = fit_plan.plan_fit(params, continuing, max_epochs)
         rules = RowRules(
             targets=self._target_kind(params),
