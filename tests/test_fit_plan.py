@@ -206,6 +206,34 @@ def test_auto_epochs_are_200_or_2400_steps_whichever_is_fewer():
     assert fit_plan.auto_epochs(10_000, 200) == 48
 
 
+def test_the_mlp_takes_dropout_on_small_tables_unless_it_is_given():
+    rule = fit_plan.backbone_kwargs
+    assert rule({}, 10_000, True, 200) == {"dropout": fit_plan.SMALL_TABLE_DROPOUT}
+    assert rule({"hidden_sizes": (8,)}, 500, True, 200) == {"hidden_sizes": (8,), "dropout": 0.1}
+    assert rule({"dropout": 0.0}, 500, True, 200) == {"dropout": 0.0}  # the user's, kept
+    assert rule({}, 10_001, True, 1024) == {}  # a large table's 28 epochs
+    assert rule({}, 500, False, 200) == {}  # partial_fit, a Task or a backbone of the user's
+    assert rule({}, 200, True, 200) == {}  # one batch: full-batch steps, no random draws
+    assert rule({}, 150, True, 100) == {"dropout": 0.1}
+
+
+def test_a_fit_sets_dropout_only_where_the_rule_says():
+    def rates(reg):
+        return [m.p for m in reg.task_.model.modules() if isinstance(m, torch.nn.Dropout)]
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = X[:, 0] + rng.normal(size=len(X))
+    assert rates(FlashRegressor(max_epochs=1).fit(X, y)) == [0.1, 0.1]
+    assert rates(FlashRegressor(max_epochs=1, backbone__dropout=0.3).fit(X, y)) == [0.3, 0.3]
+    assert rates(FlashRegressor(max_epochs=1, backbone__dropout=0).fit(X, y)) == []
+    assert rates(FlashRegressor().partial_fit(X, y)) == []
+    assert rates(FlashClassifier(max_epochs=1).fit(X, y > 0)) == [0.1, 0.1]
+    assert rates(FlashRegressor(max_epochs=1).fit(X[:200], y[:200])) == []  # one batch
+    # the setting as given: the rule is the fit's
+    assert "backbone__dropout" not in FlashRegressor().get_params()
+
+
 def test_auto_numeric_embedding_is_periodic_from_100_rows_per_input_on_small_tables():
     def rule(n_rows, layout, mlp_fit=True, setting="auto"):
         return fit_plan.numeric_embedding(setting, n_rows, layout, mlp_fit)

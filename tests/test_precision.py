@@ -76,3 +76,21 @@ def test_half_precision_models_pickle_and_deepcopy(diabetes):
         assert copy_of.task_.dtype == torch.bfloat16
         np.testing.assert_array_equal(copy_of.predict(X), reg.predict(X))
         copy_of.partial_fit(X, y)
+
+
+def test_float16_weights_get_an_eps_that_float16_holds():
+    from skflash.core.optimizers import FLOAT16_EPS, optimizer_class, precision_kwargs
+
+    adamw, sgd = optimizer_class("adamw"), optimizer_class("sgd")
+    assert precision_kwargs(adamw, "16-true") == {"eps": FLOAT16_EPS}
+    assert torch.tensor(FLOAT16_EPS, dtype=torch.float16) > 0
+    assert precision_kwargs(optimizer_class("adagrad"), "16-true") == {"eps": FLOAT16_EPS}
+    assert precision_kwargs(sgd, "16-true") == {}  # no eps
+    for precision in ("bf16-true", "16-mixed", 16, None):  # float32 or bfloat16 state
+        assert precision_kwargs(adamw, precision) == {}
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    y = X[:, 0]
+    reg = FlashRegressor(max_epochs=1, precision="16-true").fit(X, y)
+    assert reg.task_.optimizer_kwargs["eps"] == FLOAT16_EPS
+    mine = FlashRegressor(max_epochs=1, precision="16-true", optimizer__eps=1e-3).fit(X, y)
+    assert mine.task_.optimizer_kwargs["eps"] == 1e-3

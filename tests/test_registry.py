@@ -6,6 +6,7 @@ import pytest
 from torch import nn
 
 from skflash.core.backbones import TABULAR_BACKBONES
+from skflash.core.dropout import Dropout
 from skflash.core.registry import FlashRegistry
 
 
@@ -68,7 +69,8 @@ def test_mlp_backbone_options():
     )
     assert width == 3
     kinds = [type(m) for m in backbone]
-    assert kinds == [nn.Linear, nn.Tanh, nn.Dropout, nn.Linear, nn.Tanh, nn.Dropout]
+    assert kinds == [nn.Linear, nn.Tanh, Dropout, nn.Linear, nn.Tanh, Dropout]
+    assert all(m.p == 0.1 for m in backbone if isinstance(m, nn.Dropout))
     identity, width = TABULAR_BACKBONES.get("linear")(5)
     assert isinstance(identity, nn.Identity) and width == 5
     with pytest.raises(ValueError, match="Unknown activation"):

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from skflash.core.dropout import Dropout
 from skflash.core.ensemble import EnsembleLinear, EnsembleMean
 from skflash.core.registry import FlashRegistry
 from skflash.core.tabular_input import TabularInput
@@ -81,7 +82,7 @@ def _hidden_layers(
             raise ValueError(f"hidden_sizes must be positive integers, got {tuple(hidden_sizes)}.")
         layers += [layer(width, int(size)), activation_module(activation)]
         if dropout:
-            layers.append(nn.Dropout(float(dropout)))
+            layers.append(Dropout(float(dropout)))
         width = int(size)
     return nn.Sequential(*layers), width
 

@@ -182,6 +182,32 @@ def weight_decay_kwargs(
     return {"weight_decay": float(weight_decay)} if weight_decay else {}
 
 
+#: The precision whose weights, gradients and optimizer state are all float16.
+FLOAT16_WEIGHTS = "16-true"
+#: ``eps`` for optimizers that divide by a root mean square, under ``"16-true"``: a
+#: gradient below 2.4e-4 has a square that float16 rounds to 0, and the default eps
+#: (1e-8, itself 0 in float16) then lets such a gradient take a step thousands of times
+#: the rate. An eps of 1e-4 bounds it at about twice the rate. Measured on diabetes (30
+#: epochs, seeds 0-3): train R² -0.62, 0.52, 0.56, 0.52 with torch's eps; 0.53-0.54 with
+#: this one.
+FLOAT16_EPS = 1e-4
+
+
+def precision_kwargs(cls: type[Optimizer], precision: Any) -> dict[str, Any]:
+    """The optimizer arguments that ``precision`` needs: under ``"16-true"``,
+    :data:`FLOAT16_EPS` for an optimizer whose default ``eps`` is a number below it."""
+    if str(precision) != FLOAT16_WEIGHTS:
+        return {}
+    try:
+        eps = inspect.signature(cls.__init__).parameters.get("eps")
+    except (TypeError, ValueError):
+        return {}
+    default = None if eps is None else eps.default
+    if isinstance(default, float) and default < FLOAT16_EPS:
+        return {"eps": FLOAT16_EPS}
+    return {}
+
+
 def resume_state(optimizer: Optimizer, state: dict[str, Any]) -> None:
     """Load the per-parameter state (moments, step counts) of ``state`` into ``optimizer``.
 

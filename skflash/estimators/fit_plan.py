@@ -15,7 +15,13 @@ import torch
 from sklearn.utils import check_random_state
 
 from skflash.core.backbones import ENSEMBLE_BACKBONES, TABULAR_BACKBONES
-from skflash.core.optimizers import check_supported, optimizer_class, recipe, weight_decay_kwargs
+from skflash.core.optimizers import (
+    check_supported,
+    optimizer_class,
+    precision_kwargs,
+    recipe,
+    weight_decay_kwargs,
+)
 from skflash.core.tabular_input import InputLayout
 from skflash.core.trainer import Trainer
 from skflash.data.categories import CategoryCodes
@@ -127,6 +133,9 @@ DEFAULT_STEPS = 2_400
 ROWS_PER_INPUT = 100
 #: ``batch_size="auto"`` on a table that is not large (fewer rows: all of them).
 DEFAULT_BATCH_SIZE = 200
+#: Dropout after each hidden layer of the built-in ``"mlp"`` network on a table that is
+#: not large, unless ``backbone__dropout`` is given (see :func:`backbone_kwargs`).
+SMALL_TABLE_DROPOUT = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,6 +273,28 @@ def numeric_embedding(
     return "periodic" if n_rows >= ROWS_PER_INPUT * layout.width() else None
 
 
+def backbone_kwargs(
+    kwargs: dict[str, Any], n_rows: int, mlp_fit: bool, batch: int
+) -> dict[str, Any]:
+    """The ``backbone__`` arguments with the built-in ``"mlp"`` network's dropout:
+    :data:`SMALL_TABLE_DROPOUT` for its fit (``mlp_fit``; not ``partial_fit``) on a table
+    that is not large but holds more rows than a ``batch``, where ``backbone__dropout`` is
+    not given. A table of one batch trains on all its rows at each step, the same steps
+    at every fit: it stays free of random draws, so that a row of weight 2 and the row
+    twice give the same model, as scikit-learn's checks ask.
+
+    A small table's 200-epoch recipe sees each row many times; dropping a tenth of the
+    hidden units keeps the network from fitting their noise. Measured 5-fold with seeds
+    0, 1 and 2: ames R² 0.894, 0.888, 0.887 -> 0.898, 0.899, 0.898; mlc_churn log-loss
+    0.1727, 0.1749, 0.1793 -> 0.1697, 0.1695, 0.1763; diabetes 0.495 -> 0.498; friedman1
+    0.959 -> 0.958; digits, wine, breast_cancer and credit_data unchanged. On large
+    tables (28 epochs) it did not help (nlswork 0.5437 -> 0.5426) and cost time.
+    """
+    if not mlp_fit or not batch < n_rows <= LARGE_TABLE_ROWS or "dropout" in kwargs:
+        return kwargs
+    return {**kwargs, "dropout": SMALL_TABLE_DROPOUT}
+
+
 def auto_epochs(n_rows: int, batch: int) -> int:
     """``max_epochs="auto"`` on a table that is not large: :data:`DEFAULT_EPOCHS`, or the
     epochs of :data:`DEFAULT_STEPS` steps of ``batch`` rows where there are fewer."""
@@ -273,7 +304,8 @@ def auto_epochs(n_rows: int, batch: int) -> int:
 
 def sized_to_table(plan: FitPlan, n_rows: int, layout: InputLayout | None = None) -> FitPlan:
     """The plan with what depends on the training table resolved: ``max_epochs="auto"``,
-    ``learning_rate="auto"``, ``numeric_embedding="auto"`` and the ``weight_decay`` rule
+    ``learning_rate="auto"``, ``numeric_embedding="auto"``, the ``"mlp"`` network's
+    dropout (:func:`backbone_kwargs`) and the ``weight_decay`` rule
     that follows the rate and the rows per network input of ``layout`` (see
     :data:`LARGE_TABLE_ROWS`, :func:`numeric_embedding` and :func:`decay_strength`;
     without ``layout`` the epochs are :data:`DEFAULT_EPOCHS`, there is no embedding and
@@ -283,9 +315,12 @@ def sized_to_table(plan: FitPlan, n_rows: int, layout: InputLayout | None = None
     large = own_recipe and n_rows > LARGE_TABLE_ROWS
     table_known = own_recipe and layout is not None  # the rules by rows per input apply
     layout = layout if layout is not None else InputLayout(0)
+    mlp_fit = table_known and params["backbone"] == "mlp"
     params["numeric_embedding"] = numeric_embedding(
-        params["numeric_embedding"], n_rows, layout, table_known and params["backbone"] == "mlp"
+        params["numeric_embedding"], n_rows, layout, mlp_fit
     )
+    batch = batch_size(params["batch_size"], n_rows, own_recipe)
+    params["backbone_kwargs"] = backbone_kwargs(params["backbone_kwargs"], n_rows, mlp_fit, batch)
     epochs = plan.epochs
     if epochs == "auto":
         epochs = LARGE_TABLE_EPOCHS if large else DEFAULT_EPOCHS
@@ -298,13 +333,17 @@ def sized_to_table(plan: FitPlan, n_rows: int, layout: InputLayout | None = None
             rate *= recipe(optimizer).large_batch_factor
         params["learning_rate"] = rate
     routed = params["optimizer_kwargs"]
-    if "weight_decay" not in routed:  # an explicit one replaces the rule
+    # the rules' arguments, each replaced by one the user routes
+    rules = precision_kwargs(optimizer, params["precision"])
+    if "weight_decay" not in routed:
         width = layout.width(params["numeric_embedding"])
         strength = decay_strength(n_rows, width, table_known)
-        decay = weight_decay_kwargs(
-            optimizer, params["weight_decay"], params["learning_rate"], strength
+        rules.update(
+            weight_decay_kwargs(
+                optimizer, params["weight_decay"], params["learning_rate"], strength
+            )
         )
-        params["optimizer_kwargs"] = {**decay, **routed}
+    params["optimizer_kwargs"] = {**rules, **routed}
     return dataclasses.replace(plan, params=params, epochs=int(epochs))
 
 

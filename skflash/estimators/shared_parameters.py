@@ -86,8 +86,9 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         ),
         """
         A key of the backbone registry topped with a linear head: ``"mlp"`` (by default
-        two hidden layers of 64 SiLU units; change them with
-        ``backbone__hidden_sizes``, ``backbone__activation``, ``backbone__dropout``) or
+        two hidden layers of 64 SiLU units, with dropout 0.1 on a table of more rows
+        than a batch and up to 10,000; change them with ``backbone__hidden_sizes``,
+        ``backbone__activation``, ``backbone__dropout``) or
         ``"linear"``; or a module class, built as ``cls(n_features, n_outputs, **backbone__)``;
         or a module instance, copied at each fit. A module is the whole network.
         """,
@@ -295,7 +296,9 @@ SHARED_PARAMETERS: tuple[Parameter, ...] = (
         """
         Any Lightning precision except ``"transformer-engine"`` (which needs an NVIDIA
         GPU): ``"64-true"`` trains in float64, ``"bf16-mixed"``/``"16-mixed"`` under
-        autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights. None:
+        autocast, ``"bf16-true"``/``"16-true"`` with half-precision weights (under
+        ``"16-true"``, an optimizer's ``eps`` of less than 1e-4 becomes 1e-4, which
+        float16 holds; route ``optimizer__eps`` to choose another). None:
         float32 input trains in float32; float64 input trains in float64 (exact, as
         scikit-learn's MLP) while an epoch is under 1e7 multiply-adds (training rows x
         trainable parameters, about a thousand rows) on the CPU, and in float32 beyond

@@ -17,6 +17,7 @@ import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
+from skflash.core.dropout import seed_layers
 from skflash.core.model import Task
 from skflash.core.threads import threads_for_setting, torch_threads
 from skflash.core.trainer import Trainer
@@ -165,6 +166,7 @@ def run_trainer(
         )
     with SEEDING:  # what training draws (dropout); never while a network is built
         torch.manual_seed(seed)
+    seed_layers(task, seed)  # the built-in dropout's own generators: threads keep them
     n_trainable = trainable_count(task)
     threads = threads_for_setting(params["num_threads"], n_trainable, datamodule.batch_size)
     with torch_threads(threads):
