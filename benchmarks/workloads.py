@@ -55,7 +55,9 @@ def _interleaved(tools: dict[str, Callable[[], Any]], repeats: int) -> dict[str,
 
 def _lean_flash(**kwargs: Any) -> FlashRegressor:
     """FlashRegressor doing exactly the peers' work: one network, plain Adam, no scaling,
-    no schedule."""
+    no schedule, no dropout."""
+    if kwargs.get("backbone", "mlp") == "mlp":
+        kwargs = {"backbone__dropout": 0.0, **kwargs}
     params = dict(
         optimizer="adam",
         n_ensemble=1,
