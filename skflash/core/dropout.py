@@ -1,11 +1,11 @@
-"""Dropout whose mask costs a fifth of torch's on the CPU.
+"""Dropout whose mask costs half of torch's on the CPU.
 
 A tabular network's steps are small: on a 200-row batch through two hidden layers of 64
 units (two ensemble members), :class:`torch.nn.Dropout` draws each mask entry from
-torch's CPU generator one at a time, about 0.3 ms per layer and step, which would add
-a third to a small table's fit. :class:`Dropout` draws the same mask from 64-bit words
-of that generator, four entries per word (each a 16-bit number compared with the rate),
-in about 70 µs. The rate is rounded to a multiple of 1/65536.
+torch's CPU generator one at a time and adds about 0.22 ms per layer and step (forward
+and backward), a third of a small table's fit. :class:`Dropout` draws the mask from
+64-bit words of that generator, four entries per word (each a 16-bit number compared
+with the rate), and adds about 0.11 ms. The rate is rounded to a multiple of 1/65536.
 
 A fit gives each layer a generator of its own, seeded from its ``random_state``
 (:func:`seed_layers`), so fits running in threads at once draw the masks they would draw
