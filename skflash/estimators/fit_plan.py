@@ -326,7 +326,7 @@ def sized_to_table(plan: FitPlan, n_rows: int, layout: InputLayout | None = None
     if epochs == "auto":
         epochs = LARGE_TABLE_EPOCHS if large else DEFAULT_EPOCHS
         if table_known and not large and params["batch_size"] == "auto":
-            epochs = auto_epochs(n_rows, batch_size("auto", n_rows))
+            epochs = auto_epochs(n_rows, batch)
     optimizer = optimizer_class(params["optimizer"])
     if params["learning_rate"] == "auto":
         rate = recipe(optimizer).learning_rate
