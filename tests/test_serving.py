@@ -88,7 +88,7 @@ def _served(est, X):
         warnings.simplefilter("error")  # tracing is silent
         for _ in range(serving.CALLS_BEFORE_TRACING):
             est.predict(X[:1])
-    assert isinstance(serving._GRAPHS.get(est.task_), serving._Traced)
+    assert isinstance(serving._GRAPHS.get(est.task_), serving.TracedPath)
     return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
 
 
@@ -220,7 +220,39 @@ def test_threads_switching_to_the_traced_path_leave_the_warning_filters_alone(di
 
     with ThreadPoolExecutor(8) as pool:  # the trace is built while the others predict
         answers = [a for chunk in pool.map(serve, range(8)) for a in chunk]
-    assert isinstance(serving._GRAPHS.get(reg.task_), serving._Traced)
+    assert isinstance(serving._GRAPHS.get(reg.task_), serving.TracedPath)
     assert list(warnings.filters) == before
     for i, answer in answers:
         np.testing.assert_array_equal(answer, expected[i])
+
+
+def test_rows_taken_unchecked_by_the_traced_path_get_the_full_checks_errors(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, random_state=0).fit(X.astype(np.float32), y)
+    _served(reg, X[:3])
+    bad = X[:3].copy()
+    bad[1, 2] = -np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        reg.predict(bad)
+    missing = X[:4].copy()
+    missing[0, 1] = np.nan  # a missing number: no error, the eager answers
+    np.testing.assert_array_equal(reg.predict(missing), _eager(reg, missing))
+    huge = X[:2].copy()
+    huge[0, 0] = 1e300  # finite in float64, too large for the model's float32
+    for predict in (reg.predict, lambda rows: _eager(reg, rows)):
+        with pytest.raises(ValueError, match="too large for float32: train in float64"):
+            predict(huge)
+    assert isinstance(serving._GRAPHS.get(reg.task_), serving.TracedPath)
+
+
+def test_each_thread_keeps_buffers_for_small_calls_only(fitted):
+    reg, X = fitted
+    _served(reg, X[:1])
+    path = serving._GRAPHS[reg.task_]
+    first = reg.predict(X[:2])
+    assert path._threads.buffers.n_rows == 2
+    again = reg.predict(X[:2])
+    assert again is not first  # the answers are the caller's, not the buffer's
+    np.testing.assert_array_equal(again, first)
+    reg.predict(X[: serving.KEPT_ROWS + 1])
+    assert path._threads.buffers.n_rows == 2

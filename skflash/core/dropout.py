@@ -65,7 +65,9 @@ class Dropout(nn.Dropout):
         self.generator = torch.Generator().manual_seed(int(seed))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or self.p == 1 or x.device.type != "cpu":
+        if not self.training:  # what F.dropout returns, without an operator call
+            return x
+        if self.p == 0 or self.p == 1 or x.device.type != "cpu":
             return F.dropout(x, self.p, self.training)
         return x * keep_mask(x.shape, self.p, x.dtype, getattr(self, "generator", None))
 

@@ -10,9 +10,7 @@ The caller's setting is restored afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import numbers
-from collections.abc import Iterator
 
 import torch
 
@@ -26,25 +24,30 @@ def threads_for(macs_per_step: float) -> int:
     return 1 if macs_per_step < SMALL_STEP_MACS else torch.get_num_threads()
 
 
-@contextlib.contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
+class torch_threads:
     """Run the block with ``count`` intra-op threads (None: leave torch's setting alone).
 
     torch's setting belongs to the calling thread (OpenMP's per-thread value; a new
     thread starts from the last one set anywhere), so it is set and restored in the
-    thread that fits: fits in other threads keep their own.
+    thread that fits: fits in other threads keep their own. A class, not a generator:
+    a one-row predict enters it on every call.
     """
-    if count is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    if count != before:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
+
+    __slots__ = ("before", "count")
+
+    def __init__(self, count: int | None) -> None:
+        self.count = count
+        self.before: int | None = None
+
+    def __enter__(self) -> None:
+        if self.count is not None:
+            self.before = torch.get_num_threads()
+            if self.count != self.before:
+                torch.set_num_threads(self.count)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.before is not None and torch.get_num_threads() != self.before:
+            torch.set_num_threads(self.before)
 
 
 def threads_for_setting(setting: int | str | None, trainable: int, rows: int) -> int | None:

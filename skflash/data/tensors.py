@@ -23,12 +23,18 @@ _TOO_LARGE = (
 
 
 def to_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    """``x`` copied into a new tensor of ``dtype``, chunk by chunk (no full temporary)."""
+    """``x`` copied into a new tensor of ``dtype``, chunk by chunk (no full temporary);
+    a value too large for ``dtype`` is refused (the arrays hold no infinity: only a cast
+    overflows)."""
     out = torch.empty(x.shape, dtype=dtype)
     target = out.numpy()
-    for start in range(0, len(x), _CHUNK_ROWS):
-        chunk = slice(start, start + _CHUNK_ROWS)
-        target[chunk] = x[chunk]
+    try:
+        with np.errstate(over="raise"):
+            for start in range(0, len(x), _CHUNK_ROWS):
+                chunk = slice(start, start + _CHUNK_ROWS)
+                target[chunk] = x[chunk]
+    except FloatingPointError:
+        raise ValueError(_TOO_LARGE.format(dtype=str(dtype).removeprefix("torch."))) from None
     return out
 
 
@@ -46,18 +52,7 @@ def as_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return torch.from_numpy(x)
-    out = to_tensor(x, dtype)
-    # The arrays held no infinity (missing values, NaN, may be there): only a cast overflows.
-    overflow = (
-        out.is_floating_point()
-        and any(  # by chunks: no full-size temporaries
-            bool(torch.isinf(out[start : start + _CHUNK_ROWS]).any())
-            for start in range(0, len(out), _CHUNK_ROWS)
-        )
-    )
-    if overflow:
-        raise ValueError(_TOO_LARGE.format(dtype=str(dtype).removeprefix("torch.")))
-    return out
+    return to_tensor(x, dtype)
 
 
 _NUMPY_DTYPES = {

@@ -3,9 +3,12 @@
 Eager torch runs each operator of a predict (scaling, missing-value flags, every layer,
 the target's units) as its own call from Python, and each call hands the interpreter lock
 back and forth: on a 2-core machine two threads predicting one row at a time get half the
-calls per second of one. Traced once, the whole path runs as one call that holds no lock,
-so a second thread's checks run beside it, and a lone one-row call takes about a third of
-the time.
+calls per second of one. Traced once, as a function that holds the weights as constants,
+the whole path runs as one call that holds no lock, so a second thread's Python runs
+beside it. Each thread copies its rows into an input tensor of its own and the graph
+writes the answers into an output tensor of its own (both kept for the next small call),
+and reports whether the rows hold an infinity: a call makes no tensor from Python and
+checks no value itself. A lone one-row call takes about half the time of the eager path.
 
 The graph is built when a model answers its :data:`CALLS_BEFORE_TRACING`-th small call
 (tracing takes about 50 ms: a cross-validation fold that predicts once or twice, or a
@@ -19,15 +22,18 @@ or the network is replaced.
 from __future__ import annotations
 
 import copy
+import operator
 import threading
 import warnings
 import weakref
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from skflash.core.model import Task
+from skflash.core.threads import torch_threads
 from skflash.data.numpy_data import NumpyPreprocess
 from skflash.data.numpy_postprocess import NumpyPostprocess
 from skflash.tasks.classification import ClassificationPostprocess
@@ -36,11 +42,17 @@ from skflash.tasks.classification import ClassificationPostprocess
 KNOWN_POSTPROCESSES = (NumpyPostprocess, ClassificationPostprocess)
 #: Small predict calls a fitted model answers eagerly before its path is traced.
 CALLS_BEFORE_TRACING = 32
+#: Model dtypes whose rows are copied in, and answers read out, by numpy (whose casts
+#: round as torch's do); others are converted by torch.
+NUMPY_DTYPES = (torch.float32, torch.float64)
+#: Calls of up to this many rows keep their thread's buffers for the next call.
+KEPT_ROWS = 256
 
 #: Per Task: calls counted so far (an int), then the traced graph, or None once tracing
 #: was found not to apply. Entries go with their Task.
 _GRAPHS: weakref.WeakKeyDictionary[Task, Any] = weakref.WeakKeyDictionary()
 _BUILDING = threading.Lock()
+_VERSION = operator.attrgetter("_version")
 
 
 class PredictPath(nn.Module):
@@ -91,8 +103,13 @@ def _probe(width: int, codes: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
-    """The traced :class:`PredictPath`, or None when it cannot be traced or gives other
-    answers than the eager path on a probe batch."""
+    """The traced :class:`PredictPath` as a function of the rows and the array its answers
+    are written to, or None when it cannot be traced or gives other answers than the eager
+    path on a probe batch.
+
+    A traced function (not a module) holds the weights as constants: a call runs one flat
+    graph, without the module's Python call or a lookup of each layer.
+    """
     codes = task.preprocess.num_codes
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
@@ -102,43 +119,111 @@ def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module="skflash")
             path = PredictPath(task)
-            graph = torch.jit.trace(path, torch.zeros(2, width, dtype=dtype), check_trace=False)
+
+            def predict_into(
+                rows: torch.Tensor, out: torch.Tensor, infinite: torch.Tensor
+            ) -> torch.Tensor:
+                infinite.copy_(rows.isinf().any())
+                return out.copy_(path(rows))
+
+            rows = torch.zeros(2, width, dtype=dtype)
+            tail = tuple(path(rows).shape[1:])
+            answers = _answer_dtype(dtype)
+            out, infinite = torch.empty(2, *tail, dtype=answers), torch.ones((), dtype=torch.bool)
+            graph = torch.jit.trace(predict_into, (rows, out, infinite), check_trace=False)
             probe = _probe(width, codes, dtype)
-            expected = path(probe)  # the same module, run eagerly
+            expected = path(probe).to(answers)  # the same steps, run eagerly
+            out = torch.empty(3, *tail, dtype=answers)
             # torch optimizes a graph over its first calls: the answers after that count
-            if not all(torch.equal(graph(probe), expected) for _ in range(3)):
+            for _ in range(3):
+                if not torch.equal(graph(probe, out, infinite), expected) or infinite:
+                    return None
+            graph(probe.index_fill(1, torch.tensor([0]), float("inf")), out, infinite)
+            if not infinite:
                 return None
     except Exception:  # anything the tracer refuses stays eager
         return None
-    return graph
+    return graph, tail
 
 
-class _Traced:
-    """A traced graph and what it was traced from: the network, its dtype and device, and
-    its weights' storage and versions (torch counts each in-place change of a tensor;
-    ``.to()``, ``.double()``... give the weights new storage). A weight replaced by a new
+def _answer_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype answers are written in: the model's, or float32 where numpy has none."""
+    return dtype if dtype in NUMPY_DTYPES else torch.float32
+
+
+class _Buffers:
+    """One thread's input and output tensors for calls of one number of rows, and the
+    numpy arrays that share their memory."""
+
+    __slots__ = ("infinite", "infinite_array", "n_rows", "out", "out_array", "rows", "rows_array")
+
+    def __init__(self, n_rows: int, width: int, tail: tuple, dtype: torch.dtype) -> None:
+        self.n_rows = n_rows
+        self.rows = torch.empty(n_rows, width, dtype=dtype)
+        self.rows_array = self.rows.numpy() if dtype in NUMPY_DTYPES else None
+        self.out = torch.empty(n_rows, *tail, dtype=_answer_dtype(dtype))
+        self.out_array = self.out.numpy()
+        self.infinite = torch.zeros((), dtype=torch.bool)
+        self.infinite_array = self.infinite.numpy()
+
+
+class TracedPath:
+    """A traced predict path, what it was traced from, and each calling thread's buffers.
+
+    What it was traced from: the network, its weights' versions (torch counts each
+    in-place change of a tensor) and storage (``.to()``, ``.double()``... give the
+    weights new storage). A weight replaced by a new
     ``Parameter`` object, or edited through ``.data``, is not seen (finding it would walk
-    the network at every call): refit, or predict on more than 8,192 rows at a time."""
+    the network at every call): refit, or predict on more than 8,192 rows at a time.
 
-    def __init__(self, graph: Any, task: Task) -> None:
+    A call copies the rows into its thread's input tensor and the graph writes the answers
+    into its output tensor, both made once and reused: torch calls from Python that make
+    tensors or arrays (``torch.from_numpy``, ``Tensor.numpy``) hand the interpreter lock
+    around, and a second thread then waits for it. Only the graph's run lets go of it.
+    """
+
+    def __init__(self, graph: Any, tail: tuple, task: Task, width: int) -> None:
         self.graph = graph
+        self.tail = tail
+        self.width = width
+        self.dtype = task.dtype
         self.network = task.model
-        self.weights = list(self.network.parameters())
-        self.state = self.current(task)
+        self.weights = tuple(self.network.parameters())
+        self.state = self.current()
+        self._threads = threading.local()
 
-    def current(self, task: Task) -> tuple:
-        return (
-            task.dtype,
-            task.device,
-            sum(weight._version for weight in self.weights),
-            [weight.data_ptr() for weight in self.weights],
-        )
+    def current(self) -> tuple[int, int]:
+        """The weights' versions, and where the first one's values are: a cast or a move
+        of the network (``.double()``, ``.to(device)``) gives every weight new storage."""
+        first = self.weights[0].data_ptr() if self.weights else 0
+        return sum(map(_VERSION, self.weights)), first
 
     def fresh(self, task: Task) -> bool:
-        return task.model is self.network and self.current(task) == self.state
+        return task.model is self.network and self.current() == self.state
+
+    def outputs(self, X: np.ndarray, threads: int | None) -> np.ndarray | None:
+        """The answers for the float rows ``X`` in ``X``'s dtype, as the eager loop gives
+        them; None if ``X`` holds an infinity in the model's dtype (the graph reports it,
+        so that rows are checked for one without a call of their own)."""
+        buffers = getattr(self._threads, "buffers", None)
+        if buffers is None or buffers.n_rows != len(X):
+            buffers = _Buffers(len(X), self.width, self.tail, self.dtype)
+            if len(X) <= KEPT_ROWS:
+                self._threads.buffers = buffers
+        if buffers.rows_array is None:  # a dtype numpy lacks: torch converts
+            buffers.rows.copy_(torch.from_numpy(np.array(X, order="C")))
+        elif X.dtype == buffers.rows_array.dtype:
+            np.copyto(buffers.rows_array, X)
+        else:
+            with np.errstate(over="ignore"):  # too large for float32: infinite, as torch casts
+                np.copyto(buffers.rows_array, X)
+        with torch_threads(threads):
+            # no grad-mode context: the graph records no gradients
+            self.graph(buffers.rows, buffers.out, buffers.infinite)
+        return None if buffers.infinite_array else buffers.out_array.astype(X.dtype)
 
 
-def predict_graph(task: Task, width: int, dtype: torch.dtype, own_network: bool) -> Any:
+def traced_path(task: Task, width: int, dtype: torch.dtype, own_network: bool) -> TracedPath | None:
     """The traced predict path of ``task`` for a small call, or None: eager for now.
 
     ``own_network``: the network is built by skflash from its registry (a backbone of the
@@ -147,8 +232,8 @@ def predict_graph(task: Task, width: int, dtype: torch.dtype, own_network: bool)
     if not own_network:
         return None
     state = _GRAPHS.get(task, 0)
-    if isinstance(state, _Traced) and state.fresh(task):
-        return state.graph
+    if isinstance(state, TracedPath) and state.fresh(task):
+        return state
     if state is None:
         return None
     if isinstance(state, int) and state + 1 < CALLS_BEFORE_TRACING:
@@ -156,11 +241,11 @@ def predict_graph(task: Task, width: int, dtype: torch.dtype, own_network: bool)
         return None
     with _BUILDING:
         state = _GRAPHS.get(task, 0)
-        if not (isinstance(state, _Traced) and state.fresh(task)) and state is not None:
-            graph = _traced(task, width, dtype) if _applies(task, dtype) else None
-            state = None if graph is None else _Traced(graph, task)
+        if not (isinstance(state, TracedPath) and state.fresh(task)) and state is not None:
+            traced = _traced(task, width, dtype) if _applies(task, dtype) else None
+            state = None if traced is None else TracedPath(*traced, task, width)
             _GRAPHS[task] = state
-    return None if state is None else state.graph
+    return state
 
 
 def forget(task: Task) -> None:
