@@ -256,3 +256,20 @@ def test_each_thread_keeps_buffers_for_small_calls_only(fitted):
     np.testing.assert_array_equal(again, first)
     reg.predict(X[: serving.KEPT_ROWS + 1])
     assert path._threads.buffers.n_rows == 2
+
+
+def test_served_calls_run_on_the_policys_threads_and_restore_the_callers(fitted, monkeypatch):
+    reg, X = fitted
+    _served(reg, X[:1])
+    path = serving._GRAPHS[reg.task_]
+    seen = []
+    graph = path.graph
+    monkeypatch.setattr(path, "graph", lambda *a: seen.append(torch.get_num_threads()) or graph(*a))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        reg.predict(X[:1])
+        assert seen == [1]  # a small network: one thread
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -41,12 +41,13 @@ class torch_threads:
 
     def __enter__(self) -> None:
         if self.count is not None:
-            self.before = torch.get_num_threads()
-            if self.count != self.before:
+            before = torch.get_num_threads()
+            if self.count != before:
                 torch.set_num_threads(self.count)
+                self.before = before
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.before is not None and torch.get_num_threads() != self.before:
+        if self.before is not None:
             torch.set_num_threads(self.before)
 
 

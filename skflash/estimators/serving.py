@@ -199,7 +199,9 @@ class TracedPath:
         return sum(map(_VERSION, self.weights)), first
 
     def fresh(self, task: Task) -> bool:
-        return task.model is self.network and self.current() == self.state
+        # the module registry, not ``task.model``: that lookup fails over to
+        # nn.Module.__getattr__ through an AttributeError, on every call
+        return task._modules.get("model") is self.network and self.current() == self.state
 
     def outputs(self, X: np.ndarray, threads: int | None) -> np.ndarray | None:
         """The answers for the float rows ``X`` in ``X``'s dtype, as the eager loop gives
