@@ -273,3 +273,15 @@ def test_served_calls_run_on_the_policys_threads_and_restore_the_callers(fitted,
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "16-true"])
+def test_half_precision_models_answer_small_calls_eagerly(precision, diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, random_state=0, precision=precision)
+    reg.fit(X.astype(np.float32), y)
+    expected = _eager(reg, X[:3])
+    for _ in range(serving.CALLS_BEFORE_TRACING + 2):
+        reg.predict(X[:1])
+    assert serving._GRAPHS.get(reg.task_) is None  # rows load in float32: nothing to trace
+    np.testing.assert_array_equal(reg.predict(X[:3]), expected)

@@ -42,8 +42,9 @@ from skflash.tasks.classification import ClassificationPostprocess
 KNOWN_POSTPROCESSES = (NumpyPostprocess, ClassificationPostprocess)
 #: Small predict calls a fitted model answers eagerly before its path is traced.
 CALLS_BEFORE_TRACING = 32
-#: Model dtypes whose rows are copied in, and answers read out, by numpy (whose casts
-#: round as torch's do); others are converted by torch.
+#: Model dtypes a trace serves: rows are copied in, and answers read out, by numpy (whose
+#: casts round as torch's do). Half-precision models load their rows in float32 (a
+#: Preprocess dtype other than the model's) and stay eager.
 NUMPY_DTYPES = (torch.float32, torch.float64)
 #: Calls of up to this many rows keep their thread's buffers for the next call.
 KEPT_ROWS = 256
@@ -88,7 +89,7 @@ def _applies(task: Task, dtype: torch.dtype) -> bool:
         and type(task.postprocess) in KNOWN_POSTPROCESSES
         and task.device.type == "cpu"
         and not any(module.training for module in task.modules())
-        and dtype.is_floating_point
+        and dtype in NUMPY_DTYPES
     )
 
 
@@ -128,12 +129,11 @@ def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
 
             rows = torch.zeros(2, width, dtype=dtype)
             tail = tuple(path(rows).shape[1:])
-            answers = _answer_dtype(dtype)
-            out, infinite = torch.empty(2, *tail, dtype=answers), torch.ones((), dtype=torch.bool)
+            out, infinite = torch.empty(2, *tail, dtype=dtype), torch.ones((), dtype=torch.bool)
             graph = torch.jit.trace(predict_into, (rows, out, infinite), check_trace=False)
             probe = _probe(width, codes, dtype)
-            expected = path(probe).to(answers)  # the same steps, run eagerly
-            out = torch.empty(3, *tail, dtype=answers)
+            expected = path(probe)  # the same steps, run eagerly
+            out = torch.empty(3, *tail, dtype=dtype)
             # torch optimizes a graph over its first calls: the answers after that count
             for _ in range(3):
                 if not torch.equal(graph(probe, out, infinite), expected) or infinite:
@@ -146,11 +146,6 @@ def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
     return graph, tail
 
 
-def _answer_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype answers are written in: the model's, or float32 where numpy has none."""
-    return dtype if dtype in NUMPY_DTYPES else torch.float32
-
-
 class _Buffers:
     """One thread's input and output tensors for calls of one number of rows, and the
     numpy arrays that share their memory."""
@@ -160,8 +155,8 @@ class _Buffers:
     def __init__(self, n_rows: int, width: int, tail: tuple, dtype: torch.dtype) -> None:
         self.n_rows = n_rows
         self.rows = torch.empty(n_rows, width, dtype=dtype)
-        self.rows_array = self.rows.numpy() if dtype in NUMPY_DTYPES else None
-        self.out = torch.empty(n_rows, *tail, dtype=_answer_dtype(dtype))
+        self.rows_array = self.rows.numpy()
+        self.out = torch.empty(n_rows, *tail, dtype=dtype)
         self.out_array = self.out.numpy()
         self.infinite = torch.zeros((), dtype=torch.bool)
         self.infinite_array = self.infinite.numpy()
@@ -212,9 +207,7 @@ class TracedPath:
             buffers = _Buffers(len(X), self.width, self.tail, self.dtype)
             if len(X) <= KEPT_ROWS:
                 self._threads.buffers = buffers
-        if buffers.rows_array is None:  # a dtype numpy lacks: torch converts
-            buffers.rows.copy_(torch.from_numpy(np.array(X, order="C")))
-        elif X.dtype == buffers.rows_array.dtype:
+        if X.dtype == buffers.rows_array.dtype:
             np.copyto(buffers.rows_array, X)
         else:
             with np.errstate(over="ignore"):  # too large for float32: infinite, as torch casts
