@@ -72,14 +72,19 @@ def test_quick_checks_still_compare_column_names():
         clf.predict(X.to_numpy())  # fitted with names, given none: scikit-learn warns
 
 
+def _state(est):
+    """What serving holds for ``est``'s Task: a count of small calls, its path, or None."""
+    return vars(est.task_).get(serving.STATE, 0)
+
+
 def _eager(est, X):
     """``est``'s outputs for ``X`` through the eager path (the traced one set aside)."""
-    saved = serving._GRAPHS.get(est.task_, 0)
-    serving._GRAPHS[est.task_] = None
+    saved = _state(est)
+    vars(est.task_)[serving.STATE] = None
     try:
         return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
     finally:
-        serving._GRAPHS[est.task_] = saved
+        vars(est.task_)[serving.STATE] = saved
 
 
 def _served(est, X):
@@ -88,7 +93,7 @@ def _served(est, X):
         warnings.simplefilter("error")  # tracing is silent
         for _ in range(serving.CALLS_BEFORE_TRACING):
             est.predict(X[:1])
-    assert isinstance(serving._GRAPHS.get(est.task_), serving.TracedPath)
+    assert isinstance(_state(est), serving.TracedPath)
     return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
 
 
@@ -131,19 +136,19 @@ def test_small_calls_are_served_by_a_traced_path_with_bitwise_the_eager_answers(
         unseen["city"] = ["c99", "c1", None, "c2", "c3"]
         picks.append(unseen)
     expected = [_eager(est, rows) for rows in picks]
-    assert serving._GRAPHS.get(est.task_) is None or isinstance(serving._GRAPHS.get(est.task_), int)
+    assert _state(est) is None or isinstance(_state(est), int)
     for rows, answer in zip(picks, expected, strict=True):
         served = _served(est, rows)
         assert served.dtype == answer.dtype
         np.testing.assert_array_equal(served, answer)
 
 
-def test_a_refit_and_weights_changed_by_hand_are_traced_again(diabetes):
+def test_a_refit_is_traced_again_and_weights_changed_by_hand_are_read(diabetes):
     X, y = diabetes
     reg = FlashRegressor(max_epochs=2, random_state=0).fit(X, y)
     first = _served(reg, X[:20])
     reg.fit(X[:200], y[:200] * 2)  # a new model: what was traced for the old one is gone
-    assert serving._GRAPHS.get(reg.task_) is None
+    assert _state(reg) == 0  # nothing counted or traced
     refit = _served(reg, X[:20])
     assert not np.array_equal(first, refit)
     np.testing.assert_array_equal(refit, _eager(reg, X[:20]))
@@ -162,6 +167,8 @@ def test_a_traced_model_pickles_and_clones_as_before(diabetes):
     np.testing.assert_array_equal(loaded.predict(X[:9]), served)
     np.testing.assert_array_equal(copy.deepcopy(reg).predict(X[:9]), served)
     assert clone(reg).get_params() == reg.get_params()
+    for task in (copy.deepcopy(reg.task_), pickle.loads(pickle.dumps(reg.task_))):
+        assert vars(task)[serving.STATE] == 0  # the copy counts its own small calls again
 
 
 def test_a_users_task_with_its_own_forward_stays_eager(diabetes):
@@ -173,7 +180,7 @@ def test_a_users_task_with_its_own_forward_stays_eager(diabetes):
     reg = FlashRegressor(task=Doubled, max_epochs=2, random_state=0).fit(X, y)
     for _ in range(serving.CALLS_BEFORE_TRACING + 2):
         reg.predict(X[:1])
-    assert serving._GRAPHS.get(reg.task_) is None
+    assert _state(reg) == 0  # nothing counted or traced
 
 
 def test_a_model_cast_or_given_reversed_rows_after_tracing_answers_as_eager(diabetes):
@@ -184,7 +191,7 @@ def test_a_model_cast_or_given_reversed_rows_after_tracing_answers_as_eager(diab
     np.testing.assert_array_equal(reg.predict(reversed_rows), _eager(reg, reversed_rows))
     reg.task_.double()  # rows still scaled in float32, then fed in float64: eager
     np.testing.assert_array_equal(reg.predict(X[:20]), _eager(reg, X[:20]))
-    assert serving._GRAPHS.get(reg.task_) is None
+    assert _state(reg) is None
 
 
 def test_a_backbone_of_the_users_own_stays_eager(diabetes):
@@ -202,7 +209,7 @@ def test_a_backbone_of_the_users_own_stays_eager(diabetes):
     reg = FlashRegressor(backbone=Guarded(), max_epochs=2, random_state=0).fit(X, y)
     for _ in range(serving.CALLS_BEFORE_TRACING + 2):
         reg.predict(X[:1])
-    assert serving._GRAPHS.get(reg.task_) is None
+    assert _state(reg) == 0  # nothing counted or traced
     outlier = X[:5].copy()
     outlier[0, 0] = 40.0
     np.testing.assert_array_equal(reg.predict(outlier), _eager(reg, outlier))
@@ -220,7 +227,7 @@ def test_threads_switching_to_the_traced_path_leave_the_warning_filters_alone(di
 
     with ThreadPoolExecutor(8) as pool:  # the trace is built while the others predict
         answers = [a for chunk in pool.map(serve, range(8)) for a in chunk]
-    assert isinstance(serving._GRAPHS.get(reg.task_), serving.TracedPath)
+    assert isinstance(_state(reg), serving.TracedPath)
     assert list(warnings.filters) == before
     for i, answer in answers:
         np.testing.assert_array_equal(answer, expected[i])
@@ -242,13 +249,13 @@ def test_rows_taken_unchecked_by_the_traced_path_get_the_full_checks_errors(diab
     for predict in (reg.predict, lambda rows: _eager(reg, rows)):
         with pytest.raises(ValueError, match="too large for float32: train in float64"):
             predict(huge)
-    assert isinstance(serving._GRAPHS.get(reg.task_), serving.TracedPath)
+    assert isinstance(_state(reg), serving.TracedPath)
 
 
 def test_each_thread_keeps_buffers_for_small_calls_only(fitted):
     reg, X = fitted
     _served(reg, X[:1])
-    path = serving._GRAPHS[reg.task_]
+    path = _state(reg)
     first = reg.predict(X[:2])
     assert path._threads.buffers.n_rows == 2
     again = reg.predict(X[:2])
@@ -261,7 +268,7 @@ def test_each_thread_keeps_buffers_for_small_calls_only(fitted):
 def test_served_calls_run_on_the_policys_threads_and_restore_the_callers(fitted, monkeypatch):
     reg, X = fitted
     _served(reg, X[:1])
-    path = serving._GRAPHS[reg.task_]
+    path = _state(reg)
     seen = []
     graph = path.graph
     monkeypatch.setattr(path, "graph", lambda *a: seen.append(torch.get_num_threads()) or graph(*a))
@@ -283,5 +290,66 @@ def test_half_precision_models_answer_small_calls_eagerly(precision, diabetes):
     expected = _eager(reg, X[:3])
     for _ in range(serving.CALLS_BEFORE_TRACING + 2):
         reg.predict(X[:1])
-    assert serving._GRAPHS.get(reg.task_) is None  # rows load in float32: nothing to trace
+    assert _state(reg) is None  # rows load in float32: nothing to trace
     np.testing.assert_array_equal(reg.predict(X[:3]), expected)
+
+
+def _edit_in_place(est):
+    """Change every weight of ``est``'s network in place, as a user may after a fit."""
+    with torch.no_grad():
+        for weight in est.task_.model.parameters():
+            weight.mul_(0.75).add_(0.01)
+        state = est.task_.model.state_dict()
+        est.task_.model.load_state_dict({k: v * 1.1 for k, v in state.items()})  # copies in
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: FlashRegressor(max_epochs=1, random_state=0, numeric_embedding="periodic"),
+        lambda: FlashRegressor(max_epochs=1, random_state=0, backbone="linear"),
+        lambda: FlashClassifier(max_epochs=1, random_state=0),
+    ],
+)
+def test_weights_changed_in_place_after_tracing_are_read_by_the_graph(make, diabetes):
+    est = make()
+    X, y = _mixed_table() if isinstance(est, FlashClassifier) else diabetes
+    est.fit(X, y)
+    rows = X.iloc[:9] if hasattr(X, "iloc") else X[:9]
+    before = _served(est, rows)
+    path = _state(est)
+    _edit_in_place(est)
+    after = est.predict_proba(rows) if hasattr(est, "predict_proba") else est.predict(rows)
+    assert _state(est) is path  # read where they are: nothing traced again
+    assert not np.array_equal(after, before)
+    np.testing.assert_array_equal(after, _eager(est, rows))
+
+
+class _Rescaled(torch.nn.Module):
+    """Weights scaled by a value computed from a weight: a trace could hold the product."""
+
+    def __init__(self, num_features):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.full((num_features,), 0.1))
+        self.log_scale = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return x * (self.weight * self.log_scale.exp())
+
+
+def test_a_registered_backbone_computing_from_its_weights_answers_edits_as_eager(diabetes):
+    from skflash.core.backbones import TABULAR_BACKBONES
+
+    TABULAR_BACKBONES(
+        fn=lambda num_features: (_Rescaled(num_features), num_features), name="rescaled"
+    )
+    try:
+        X, y = diabetes
+        reg = FlashRegressor(backbone="rescaled", max_epochs=1, random_state=0).fit(X, y)
+        for _ in range(serving.CALLS_BEFORE_TRACING + 1):
+            reg.predict(X[:1])
+        with torch.no_grad():  # in place: a trace holding exp(log_scale) * weight would miss it
+            reg.task_.model[0].log_scale.add_(0.5)
+        np.testing.assert_array_equal(reg.predict(X[:5]), _eager(reg, X[:5]))
+    finally:
+        TABULAR_BACKBONES.remove("rescaled")

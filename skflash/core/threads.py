@@ -10,8 +10,6 @@ The caller's setting is restored afterwards.
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
 #: Multiply-adds per training step (parameters x batch rows) below which one thread is
@@ -55,6 +53,6 @@ def threads_for_setting(setting: int | str | None, trainable: int, rows: int) ->
     """A ``num_threads`` setting resolved for steps of ``rows`` rows through a network of
     ``trainable`` parameters: ``"auto"`` by :func:`threads_for`, an integer as it is, None
     to leave torch alone."""
-    if setting is None or isinstance(setting, numbers.Integral):
-        return None if setting is None else int(setting)
-    return threads_for(trainable * rows)
+    if isinstance(setting, str):  # "auto"
+        return threads_for(trainable * rows)
+    return None if setting is None else int(setting)

@@ -22,10 +22,8 @@ or the network is replaced.
 from __future__ import annotations
 
 import copy
-import operator
 import threading
 import warnings
-import weakref
 from typing import Any
 
 import numpy as np
@@ -49,32 +47,44 @@ NUMPY_DTYPES = (torch.float32, torch.float64)
 #: Calls of up to this many rows keep their thread's buffers for the next call.
 KEPT_ROWS = 256
 
-#: Per Task: calls counted so far (an int), then the traced graph, or None once tracing
-#: was found not to apply. Entries go with their Task.
-_GRAPHS: weakref.WeakKeyDictionary[Task, Any] = weakref.WeakKeyDictionary()
+#: The Task attribute that holds its small calls counted so far (an int), then its
+#: :class:`TracedPath`, or None once tracing was found not to apply. An attribute, not a
+#: weak mapping: a lookup there makes a weak reference to the Task on every call.
+STATE = "_skflash_predict_path"
 _BUILDING = threading.Lock()
-_VERSION = operator.attrgetter("_version")
 
 
 class PredictPath(nn.Module):
     """Scaling and missing values (the Preprocess), the Task's network, the target's units
     (the Postprocess): what an eager predict runs on each batch, as one module.
 
-    The network is a copy whose parameters need no gradient, so the traced graph records
+    The network is :func:`aliased` from ``network``: the traced graph reads the weights
+    where they are (what is changed in them in place shows in its answers), records
     nothing for autograd and is called without a grad-mode context (entering one costs
     two threads a handoff of the interpreter lock).
     """
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, network: nn.Module) -> None:
         super().__init__()
         self.preprocess = task.preprocess
         self.postprocess = task.postprocess
-        self.network = copy.deepcopy(task.model).requires_grad_(False)
+        self.network = aliased(network)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.postprocess.per_batch_transform(
             self.network(self.preprocess.per_batch_transform(x))
         )
+
+
+def aliased(network: nn.Module) -> nn.Module:
+    """A copy of ``network`` whose weights and buffers share their storage with
+    ``network``'s and need no gradient."""
+    shared: dict[int, Any] = {
+        id(weight): nn.Parameter(weight.detach(), requires_grad=False)
+        for weight in network.parameters()
+    }
+    shared.update((id(buffer), buffer.detach()) for buffer in network.buffers())
+    return copy.deepcopy(network, memo=shared)
 
 
 def _applies(task: Task, dtype: torch.dtype) -> bool:
@@ -103,13 +113,43 @@ def _probe(width: int, codes: int, dtype: torch.dtype) -> torch.Tensor:
     return torch.cat([numeric, category], dim=1).to(dtype)
 
 
+def _trace(task: Task, network: nn.Module, width: int, dtype: torch.dtype) -> tuple:
+    """:class:`PredictPath` over ``network``, traced as a function of the rows, the array
+    its answers are written to and a flag set when the rows hold an infinity."""
+    path = PredictPath(task, network)
+
+    def predict_into(rows: torch.Tensor, out: torch.Tensor, infinite: torch.Tensor) -> Any:
+        infinite.copy_(rows.isinf().any())
+        return out.copy_(path(rows))
+
+    rows = torch.zeros(2, width, dtype=dtype)
+    tail = tuple(path(rows).shape[1:])
+    out, infinite = torch.empty(2, *tail, dtype=dtype), torch.zeros((), dtype=torch.bool)
+    return path, torch.jit.trace(predict_into, (rows, out, infinite), check_trace=False), tail
+
+
+def _answers_as_eager(traced: tuple, probe: torch.Tensor) -> bool:
+    """Whether the graph gives bitwise the eager answers on ``probe`` (no infinity)."""
+    path, graph, tail = traced
+    expected = path(probe)
+    out = torch.empty(len(probe), *tail, dtype=probe.dtype)
+    infinite = torch.ones((), dtype=torch.bool)
+    # torch optimizes a graph over its first calls: the answers after that count
+    return all(torch.equal(graph(probe, out, infinite), expected) for _ in range(3)) and not (
+        infinite
+    )
+
+
 def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
-    """The traced :class:`PredictPath` as a function of the rows and the array its answers
-    are written to, or None when it cannot be traced or gives other answers than the eager
-    path on a probe batch.
+    """The traced predict path of ``task`` and the shape of an answer, or None when it
+    cannot be traced or gives other answers than the eager path on a probe batch.
 
     A traced function (not a module) holds the weights as constants: a call runs one flat
-    graph, without the module's Python call or a lookup of each layer.
+    graph, without the module's Python call or a lookup of each layer. The constants are
+    the network's own weights, read at each call, unless the trace computed a value from
+    them once (torch folds what depends on constants alone): a first trace, over a copy of
+    the network whose weights are then changed in place, must follow the change, or
+    predict stays eager.
     """
     codes = task.preprocess.num_codes
     try:
@@ -119,25 +159,20 @@ def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
             # be warning meanwhile
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module="skflash")
-            path = PredictPath(task)
-
-            def predict_into(
-                rows: torch.Tensor, out: torch.Tensor, infinite: torch.Tensor
-            ) -> torch.Tensor:
-                infinite.copy_(rows.isinf().any())
-                return out.copy_(path(rows))
-
-            rows = torch.zeros(2, width, dtype=dtype)
-            tail = tuple(path(rows).shape[1:])
-            out, infinite = torch.empty(2, *tail, dtype=dtype), torch.ones((), dtype=torch.bool)
-            graph = torch.jit.trace(predict_into, (rows, out, infinite), check_trace=False)
             probe = _probe(width, codes, dtype)
-            expected = path(probe)  # the same steps, run eagerly
-            out = torch.empty(3, *tail, dtype=dtype)
-            # torch optimizes a graph over its first calls: the answers after that count
-            for _ in range(3):
-                if not torch.equal(graph(probe, out, infinite), expected) or infinite:
-                    return None
+            scratch = copy.deepcopy(task.model)
+            trial = _trace(task, scratch, width, dtype)
+            if not _answers_as_eager(trial, probe):
+                return None
+            for weight in scratch.parameters():
+                weight.mul_(-0.5).add_(0.125)
+            if not _answers_as_eager(trial, probe):
+                return None
+            traced = _trace(task, task.model, width, dtype)
+            _, graph, tail = traced
+            if not _answers_as_eager(traced, probe):
+                return None
+            out, infinite = torch.empty(3, *tail, dtype=dtype), torch.zeros((), dtype=torch.bool)
             graph(probe.index_fill(1, torch.tensor([0]), float("inf")), out, infinite)
             if not infinite:
                 return None
@@ -165,11 +200,12 @@ class _Buffers:
 class TracedPath:
     """A traced predict path, what it was traced from, and each calling thread's buffers.
 
-    What it was traced from: the network, its weights' versions (torch counts each
-    in-place change of a tensor) and storage (``.to()``, ``.double()``... give the
-    weights new storage). A weight replaced by a new
-    ``Parameter`` object, or edited through ``.data``, is not seen (finding it would walk
-    the network at every call): refit, or predict on more than 8,192 rows at a time.
+    What it was traced from: the network, and the storage of its weights, which the graph
+    reads at each call (what is changed in them in place shows in the answers; ``.to()``,
+    ``.double()``... give the weights new storage, and the path is traced again). A weight
+    replaced by a new ``Parameter`` object, or given new storage through ``.data``, is not
+    seen (finding it would walk the network at every call): refit, or predict on more
+    than 8,192 rows at a time.
 
     A call copies the rows into its thread's input tensor and the graph writes the answers
     into its output tensor, both made once and reused: torch calls from Python that make
@@ -183,15 +219,18 @@ class TracedPath:
         self.width = width
         self.dtype = task.dtype
         self.network = task.model
-        self.weights = tuple(self.network.parameters())
+        self.first = next(iter(self.network.parameters()), None)
         self.state = self.current()
         self._threads = threading.local()
 
-    def current(self) -> tuple[int, int]:
-        """The weights' versions, and where the first one's values are: a cast or a move
-        of the network (``.double()``, ``.to(device)``) gives every weight new storage."""
-        first = self.weights[0].data_ptr() if self.weights else 0
-        return sum(map(_VERSION, self.weights)), first
+    def current(self) -> int:
+        """Where the first weight's values are: a cast or a move of the network
+        (``.double()``, ``.to(device)``) gives every weight new storage."""
+        return 0 if self.first is None else self.first.data_ptr()
+
+    def __reduce__(self) -> tuple:
+        # a copied or pickled Task (``copy.deepcopy``, a spawned process) counts again
+        return int, ()
 
     def fresh(self, task: Task) -> bool:
         # the module registry, not ``task.model``: that lookup fails over to
@@ -226,24 +265,24 @@ def traced_path(task: Task, width: int, dtype: torch.dtype, own_network: bool) -
     """
     if not own_network:
         return None
-    state = _GRAPHS.get(task, 0)
-    if isinstance(state, TracedPath) and state.fresh(task):
+    state = vars(task).get(STATE, 0)
+    if type(state) is TracedPath and state.fresh(task):
         return state
     if state is None:
         return None
     if isinstance(state, int) and state + 1 < CALLS_BEFORE_TRACING:
-        _GRAPHS[task] = state + 1  # a lost count between threads only delays the trace
+        vars(task)[STATE] = state + 1  # a lost count between threads only delays the trace
         return None
     with _BUILDING:
-        state = _GRAPHS.get(task, 0)
+        state = vars(task).get(STATE, 0)
         if not (isinstance(state, TracedPath) and state.fresh(task)) and state is not None:
             traced = _traced(task, width, dtype) if _applies(task, dtype) else None
             state = None if traced is None else TracedPath(*traced, task, width)
-            _GRAPHS[task] = state
+            vars(task)[STATE] = state
     return state
 
 
 def forget(task: Task) -> None:
     """Drop what was traced or counted for ``task`` (its fit changes it)."""
     with _BUILDING:
-        _GRAPHS.pop(task, None)
+        vars(task).pop(STATE, None)
