@@ -14,9 +14,9 @@ The graph is built when a model answers its :data:`CALLS_BEFORE_TRACING`-th smal
 (tracing takes about 50 ms: a cross-validation fold that predicts once or twice, or a
 check that predicts row by row, never pays for it), only for the
 estimator's own network on the CPU, and only if it gives bitwise the eager answers on a
-probe batch; otherwise predict stays eager. It is kept beside the Task (never pickled),
-forgotten at the next fit, and traced again if the network's weights are changed in place
-or the network is replaced.
+probe batch; otherwise predict stays eager. It is kept on the Task (a copy or a pickle
+of the Task counts its calls again), forgotten at the next fit, and traced again if the
+network is replaced, cast or moved; weights changed in place are read by the graph.
 """
 
 from __future__ import annotations
