@@ -353,3 +353,52 @@ def test_a_registered_backbone_computing_from_its_weights_answers_edits_as_eager
         np.testing.assert_array_equal(reg.predict(X[:5]), _eager(reg, X[:5]))
     finally:
         TABULAR_BACKBONES.remove("rescaled")
+
+
+def test_calls_inside_and_outside_inference_mode_share_a_threads_buffers(fitted):
+    reg, X = fitted
+    expected = _eager(reg, X[:1])
+    with torch.inference_mode():
+        _served(reg, X[:1])  # the buffers are made inside inference mode
+    np.testing.assert_array_equal(reg.predict(X[:1]), expected)  # and written outside it
+    with torch.inference_mode():
+        np.testing.assert_array_equal(reg.predict(X[:1]), expected)
+
+
+def _elements_torch_keeps():
+    """Elements of the tensor constants in the graphs of torch's shared compilation unit,
+    which it keeps for the life of the process."""
+    return sum(
+        node.t("value").numel()
+        for function in torch.jit._state._python_cu.get_functions()
+        for node in function.graph.nodes()
+        if node.kind() == "prim::Constant" and node.output().type().kind() == "TensorType"
+    )
+
+
+def test_traced_paths_leave_no_weights_with_torch_for_good(diabetes):
+    before = _elements_torch_keeps()
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=1, random_state=0).fit(X, y)
+    _served(reg, X[:1])
+    reg.fit(X, y)
+    _served(reg, X[:1])
+    weights = sum(weight.numel() for weight in reg.task_.model.parameters())
+    # the scaling statistics of each trace stay (a few numbers per column), no weights
+    assert _elements_torch_keeps() - before < weights / 10
+
+
+def test_the_quick_path_answers_as_the_full_checks_would(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=1, random_state=0, precision="64-true").fit(X, y)
+    big_endian = X[:3].astype(">f8")
+    assert reg.predict(big_endian).dtype == np.float64  # scikit-learn's checks make it native
+    _served(reg, X[:3])
+    assert reg.predict(big_endian).dtype == np.float64
+    huge = X[:3].copy()
+    huge[0, :2] = 1e308  # finite, summing to infinity
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(reg.predict(huge), _eager(reg, huge))
+        vars(reg.task_)[serving.STATE] = 0  # before the trace too
+        np.testing.assert_array_equal(reg.predict(huge), _eager(reg, huge))

@@ -10,6 +10,8 @@ The caller's setting is restored afterwards.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 #: Multiply-adds per training step (parameters x batch rows) below which one thread is
@@ -53,6 +55,8 @@ def threads_for_setting(setting: int | str | None, trainable: int, rows: int) ->
     """A ``num_threads`` setting resolved for steps of ``rows`` rows through a network of
     ``trainable`` parameters: ``"auto"`` by :func:`threads_for`, an integer as it is, None
     to leave torch alone."""
-    if isinstance(setting, str):  # "auto"
-        return threads_for(trainable * rows)
-    return None if setting is None else int(setting)
+    if setting is None:
+        return None
+    if type(setting) is not str and isinstance(setting, numbers.Integral):
+        return int(setting)
+    return threads_for(trainable * rows)  # "auto"

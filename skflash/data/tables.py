@@ -7,7 +7,6 @@ block, and the rows to predict, so all of them are encoded by one rule.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -224,6 +223,7 @@ class TableEncoder:
             type(X) is np.ndarray
             and X.ndim == 2
             and X.dtype.char in "fd"  # float32, float64
+            and X.dtype.isnative
             and X.shape[0] > 0
             and self.categories is None
             and X.shape[1] == fitted.get("n_features_in_")
@@ -236,8 +236,8 @@ class TableEncoder:
         An array :meth:`as_given` with finite values is taken as it is; anything else, or
         anything that fails a test, takes the full checks and their errors.
         """
-        if self.as_given(estimator, X) and math.isfinite(np.add.reduce(X, axis=None)):
-            return X  # a NaN or an infinity makes the sum so; so may an overflow
+        if self.as_given(estimator, X) and np.isfinite(X).all():
+            return X
         return self.encode(estimator, self.check_columns(X, fitting=False), reset=False)
 
     def encode(self, estimator: Any, X: Any, y: Any = None, **kwargs: Any) -> Any:

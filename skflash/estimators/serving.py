@@ -3,12 +3,12 @@
 Eager torch runs each operator of a predict (scaling, missing-value flags, every layer,
 the target's units) as its own call from Python, and each call hands the interpreter lock
 back and forth: on a 2-core machine two threads predicting one row at a time get half the
-calls per second of one. Traced once, as a function that holds the weights as constants,
-the whole path runs as one call that holds no lock, so a second thread's Python runs
-beside it. Each thread copies its rows into an input tensor of its own and the graph
-writes the answers into an output tensor of its own (both kept for the next small call),
-and reports whether the rows hold an infinity: a call makes no tensor from Python and
-checks no value itself. A lone one-row call takes about half the time of the eager path.
+calls per second of one. Traced once, the whole path runs as one call that holds no lock,
+so a second thread's Python runs beside it. Each thread copies its rows into an input
+tensor of its own and the graph writes the answers into an output tensor of its own
+(both kept for the next small call), and reports whether the rows hold an infinity: a
+call makes no tensor from Python and checks no value itself. A lone one-row call takes
+about half the time of the eager path.
 
 The graph is built when a model answers its :data:`CALLS_BEFORE_TRACING`-th small call
 (tracing takes about 50 ms: a cross-validation fold that predicts once or twice, or a
@@ -16,7 +16,8 @@ check that predicts row by row, never pays for it), only for the
 estimator's own network on the CPU, and only if it gives bitwise the eager answers on a
 probe batch; otherwise predict stays eager. It is kept on the Task (a copy or a pickle
 of the Task counts its calls again), forgotten at the next fit, and traced again if the
-network is replaced, cast or moved; weights changed in place are read by the graph.
+network is replaced, cast or moved (a cast the trace does not apply to leaves predict
+eager until the next fit); weights changed in place are read by the graph.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class PredictPath(nn.Module):
             self.network(self.preprocess.per_batch_transform(x))
         )
 
+    def into(self, rows: torch.Tensor, out: torch.Tensor, infinite: torch.Tensor) -> torch.Tensor:
+        """The answers for ``rows`` written into ``out``; ``infinite`` set to whether the
+        rows hold an infinity."""
+        infinite.copy_(rows.isinf().any())
+        return out.copy_(self(rows))
+
 
 def aliased(network: nn.Module) -> nn.Module:
     """A copy of ``network`` whose weights and buffers share their storage with
@@ -114,18 +121,18 @@ def _probe(width: int, codes: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _trace(task: Task, network: nn.Module, width: int, dtype: torch.dtype) -> tuple:
-    """:class:`PredictPath` over ``network``, traced as a function of the rows, the array
-    its answers are written to and a flag set when the rows hold an infinity."""
+    """:class:`PredictPath` over ``network``, and its :meth:`~PredictPath.into` traced.
+
+    The module is traced, not a function: torch keeps every traced function, and the
+    tensors it holds as constants, for the life of the process; a traced module holds the
+    weights as attributes and goes with its last reference.
+    """
     path = PredictPath(task, network)
-
-    def predict_into(rows: torch.Tensor, out: torch.Tensor, infinite: torch.Tensor) -> Any:
-        infinite.copy_(rows.isinf().any())
-        return out.copy_(path(rows))
-
     rows = torch.zeros(2, width, dtype=dtype)
     tail = tuple(path(rows).shape[1:])
     out, infinite = torch.empty(2, *tail, dtype=dtype), torch.zeros((), dtype=torch.bool)
-    return path, torch.jit.trace(predict_into, (rows, out, infinite), check_trace=False), tail
+    traced = torch.jit.trace_module(path, {"into": (rows, out, infinite)}, check_trace=False)
+    return path, traced.into, tail
 
 
 def _answers_as_eager(traced: tuple, probe: torch.Tensor) -> bool:
@@ -144,10 +151,9 @@ def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
     """The traced predict path of ``task`` and the shape of an answer, or None when it
     cannot be traced or gives other answers than the eager path on a probe batch.
 
-    A traced function (not a module) holds the weights as constants: a call runs one flat
-    graph, without the module's Python call or a lookup of each layer. The constants are
-    the network's own weights, read at each call, unless the trace computed a value from
-    them once (torch folds what depends on constants alone): a first trace, over a copy of
+    The traced method is called as it is, without the module's Python call. It reads the
+    network's own weights at each call, unless torch computed a value from them once
+    (a graph may fold what depends on its weights alone): a first trace, over a copy of
     the network whose weights are then changed in place, must follow the change, or
     predict stays eager.
     """
@@ -164,8 +170,9 @@ def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
             trial = _trace(task, scratch, width, dtype)
             if not _answers_as_eager(trial, probe):
                 return None
-            for weight in scratch.parameters():
-                weight.mul_(-0.5).add_(0.125)
+            for tensor in (*scratch.parameters(), *scratch.buffers()):
+                if tensor.is_floating_point():
+                    tensor.mul_(-0.5).add_(0.125)
             if not _answers_as_eager(trial, probe):
                 return None
             traced = _trace(task, task.model, width, dtype)
@@ -189,11 +196,14 @@ class _Buffers:
 
     def __init__(self, n_rows: int, width: int, tail: tuple, dtype: torch.dtype) -> None:
         self.n_rows = n_rows
-        self.rows = torch.empty(n_rows, width, dtype=dtype)
+        # plain tensors even if the caller is in inference mode: the graph writes to them
+        # in place, which torch refuses for inference tensors outside that mode
+        with torch.inference_mode(False):
+            self.rows = torch.empty(n_rows, width, dtype=dtype)
+            self.out = torch.empty(n_rows, *tail, dtype=dtype)
+            self.infinite = torch.zeros((), dtype=torch.bool)
         self.rows_array = self.rows.numpy()
-        self.out = torch.empty(n_rows, *tail, dtype=dtype)
         self.out_array = self.out.numpy()
-        self.infinite = torch.zeros((), dtype=torch.bool)
         self.infinite_array = self.infinite.numpy()
 
 
