@@ -205,3 +205,18 @@ def test_version_is_written_once():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     newest = next(line for line in changelog.splitlines() if line.startswith("## "))
     assert Version(skflash.__version__).base_version in newest
+
+
+def test_import_loads_neither_scikit_learn_nor_pandas_until_an_estimator_is_used():
+    # Lightning's own import is most of `import skflash`; scikit-learn (and the pandas it
+    # loads) would add about as much again for users of the Task and DataModule alone.
+    probe = (
+        "import sys, skflash\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'pandas'}))\n"
+        "skflash.FlashRegressor\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'pandas'}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split("\n")
+    assert out[:2] == ["[]", "['pandas', 'sklearn']"]

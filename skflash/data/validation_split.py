@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 
 def validation_size(n: int, fraction: float, setting: str, remedy: str) -> int:
@@ -33,6 +32,10 @@ def split_rows(
     """``(train, val)``: each of the aligned ``arrays`` (numpy, pandas, lists) cut into the
     same shuffled rows, the second part holding ``fraction`` of them; the same ``seed``
     gives the same split."""
+    # scikit-learn (and pandas, which it loads) only when a split is made: a Task and a
+    # DataModule without one do not need it, and it doubles what `import skflash` costs
+    from sklearn.model_selection import train_test_split
+
     n_val = validation_size(len(arrays[0]), fraction, setting, remedy)
     parts = train_test_split(*arrays, test_size=n_val, random_state=seed)
     return tuple(parts[0::2]), tuple(parts[1::2])
