@@ -15,7 +15,11 @@ from sklearn.base import clone
 
 from skflash import FlashClassifier, FlashRegressor
 from skflash.estimators import serving
+from skflash.estimators.model_watch import ModelWatch
 from skflash.tasks import RegressionTask
+
+#: torch's deprecation notice for its tracer, which Python's default filters hide.
+TRACING_DEPRECATED = "`torch.jit.trace_method` is deprecated"
 
 
 @pytest.fixture(scope="module")
@@ -73,24 +77,30 @@ def test_quick_checks_still_compare_column_names():
 
 
 def _state(est):
-    """What serving holds for ``est``'s Task: a count of small calls, its path, or None."""
-    return vars(est.task_).get(serving.STATE, 0)
+    """What serving holds for ``est``'s Task: a count of small calls, its path, a refusal,
+    or None where the network is not traced at all."""
+    holder = vars(est.task_).get(serving.STATE)
+    return None if holder is None else holder.state
 
 
 def _eager(est, X):
     """``est``'s outputs for ``X`` through the eager path (the traced one set aside)."""
-    saved = _state(est)
-    vars(est.task_)[serving.STATE] = None
+    holder = vars(est.task_).get(serving.STATE)
+    saved = None if holder is None else holder.state
+    if holder is not None:
+        holder.state = serving._Refused(ModelWatch(est.task_))
     try:
         return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
     finally:
-        vars(est.task_)[serving.STATE] = saved
+        if holder is not None:
+            holder.state = saved
 
 
 def _served(est, X):
     """``est``'s outputs for ``X`` once enough small calls have had its path traced."""
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # tracing is silent
+        warnings.simplefilter("error")  # tracing is silent, but for torch's own notice
+        warnings.filterwarnings("ignore", TRACING_DEPRECATED, DeprecationWarning)
         for _ in range(serving.CALLS_BEFORE_TRACING):
             est.predict(X[:1])
     assert isinstance(_state(est), serving.TracedPath)
@@ -136,7 +146,7 @@ def test_small_calls_are_served_by_a_traced_path_with_bitwise_the_eager_answers(
         unseen["city"] = ["c99", "c1", None, "c2", "c3"]
         picks.append(unseen)
     expected = [_eager(est, rows) for rows in picks]
-    assert _state(est) is None or isinstance(_state(est), int)
+    assert isinstance(_state(est), int)
     for rows, answer in zip(picks, expected, strict=True):
         served = _served(est, rows)
         assert served.dtype == answer.dtype
@@ -168,7 +178,7 @@ def test_a_traced_model_pickles_and_clones_as_before(diabetes):
     np.testing.assert_array_equal(copy.deepcopy(reg).predict(X[:9]), served)
     assert clone(reg).get_params() == reg.get_params()
     for task in (copy.deepcopy(reg.task_), pickle.loads(pickle.dumps(reg.task_))):
-        assert vars(task)[serving.STATE] == 0  # the copy counts its own small calls again
+        assert vars(task)[serving.STATE].state == 0  # the copy counts its own calls again
 
 
 def test_a_users_task_with_its_own_forward_stays_eager(diabetes):
@@ -180,7 +190,7 @@ def test_a_users_task_with_its_own_forward_stays_eager(diabetes):
     reg = FlashRegressor(task=Doubled, max_epochs=2, random_state=0).fit(X, y)
     for _ in range(serving.CALLS_BEFORE_TRACING + 2):
         reg.predict(X[:1])
-    assert _state(reg) == 0  # nothing counted or traced
+    assert _state(reg) is None  # nothing counted or traced
 
 
 def test_a_model_cast_or_given_reversed_rows_after_tracing_answers_as_eager(diabetes):
@@ -191,7 +201,9 @@ def test_a_model_cast_or_given_reversed_rows_after_tracing_answers_as_eager(diab
     np.testing.assert_array_equal(reg.predict(reversed_rows), _eager(reg, reversed_rows))
     reg.task_.double()  # rows still scaled in float32, then fed in float64: eager
     np.testing.assert_array_equal(reg.predict(X[:20]), _eager(reg, X[:20]))
-    assert _state(reg) is None
+    for _ in range(serving.CALLS_BEFORE_TRACING + 1):
+        reg.predict(X[:1])
+    assert isinstance(_state(reg), serving._Refused)  # counted again, then not traced
 
 
 def test_a_backbone_of_the_users_own_stays_eager(diabetes):
@@ -209,7 +221,7 @@ def test_a_backbone_of_the_users_own_stays_eager(diabetes):
     reg = FlashRegressor(backbone=Guarded(), max_epochs=2, random_state=0).fit(X, y)
     for _ in range(serving.CALLS_BEFORE_TRACING + 2):
         reg.predict(X[:1])
-    assert _state(reg) == 0  # nothing counted or traced
+    assert _state(reg) is None  # nothing counted or traced
     outlier = X[:5].copy()
     outlier[0, 0] = 40.0
     np.testing.assert_array_equal(reg.predict(outlier), _eager(reg, outlier))
@@ -290,7 +302,7 @@ def test_half_precision_models_answer_small_calls_eagerly(precision, diabetes):
     expected = _eager(reg, X[:3])
     for _ in range(serving.CALLS_BEFORE_TRACING + 2):
         reg.predict(X[:1])
-    assert _state(reg) is None  # rows load in float32: nothing to trace
+    assert isinstance(_state(reg), serving._Refused)  # rows load in float32: no trace
     np.testing.assert_array_equal(reg.predict(X[:3]), expected)
 
 
@@ -400,5 +412,5 @@ def test_the_quick_path_answers_as_the_full_checks_would(diabetes):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(reg.predict(huge), _eager(reg, huge))
-        vars(reg.task_)[serving.STATE] = 0  # before the trace too
+        vars(reg.task_)[serving.STATE].state = 0  # before the trace too
         np.testing.assert_array_equal(reg.predict(huge), _eager(reg, huge))

@@ -89,6 +89,15 @@ def _hidden_layers(
 
 #: Registry backbones that :func:`tabular_network` can build as an ensemble.
 ENSEMBLE_BACKBONES = ("mlp", "linear")
+#: skflash's own backbones, as registered here (a user may register others).
+BUILT_IN_BACKBONES = {entry["name"]: entry["fn"] for entry in TABULAR_BACKBONES.functions}
+
+
+def is_built_in(name: str) -> bool:
+    """Whether the registry name ``name`` builds skflash's own backbone: the one entry
+    under that name is the one registered here."""
+    matches = TABULAR_BACKBONES.get(name, strict=False) if name in TABULAR_BACKBONES else []
+    return name in BUILT_IN_BACKBONES and matches == [BUILT_IN_BACKBONES[name]]
 
 
 def ensemble_mlp(

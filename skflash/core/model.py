@@ -329,8 +329,9 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
         """Yield postprocessed model outputs for raw data ``x``, one batch at a time.
 
         Runs the predict-stage hooks, the model in eval mode on its device without
-        gradients, and the Postprocess's ``per_batch_transform``. The model's mode is
-        restored afterwards.
+        gradients, and the Postprocess's ``per_batch_transform``. Every module in train
+        mode (the Task, or a layer set to it by hand) is switched to eval for the batches
+        and back afterwards, as Lightning's predict does.
         """
         pipeline = self.data_pipeline
         dataset = x if isinstance(x, AutoDataset) else AutoDataset(x, pipeline, "predict")
@@ -341,9 +342,9 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
         else:
             loader = pipeline.dataloader(dataset, batch_size)
         device_transform = pipeline.device_transform("predict")
-        was_training = self.training
-        if was_training:  # switching modes walks every submodule: only when needed
-            self.eval()
+        training = [module for module in self.modules() if module.training]
+        for module in training:
+            module.training = False
         try:
             device, dtype = self.device, self.dtype
             with torch.no_grad():
@@ -357,8 +358,8 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
                         batch = device_transform(batch)
                     yield pipeline.postprocess_batch(self(batch))
         finally:
-            if was_training:
-                self.train()
+            for module in training:
+                module.training = True
 
     def predict(self, x: Any, batch_size: int = 1024) -> list[Any]:
         """Predict raw data: one output per sample, through the predict hooks and Postprocess.

@@ -102,13 +102,15 @@ def network_inputs(
     robust: bool,
     indicators: Any,
     levels: tuple[torch.Tensor, torch.Tensor] | None,
+    index: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The network's input from a batch of encoded rows: ``scaled`` (``raw`` after the
     learned scaling) smoothly clipped when ``robust``, missing numbers filled and flagged
-    (``indicators``), and the ``levels`` inputs of ``raw`` (columns and thresholds, or
-    None) before the category codes. One rule for training, predict and the ONNX graph."""
+    (``indicators``; ``index``, the same as a tensor), and the ``levels`` inputs of ``raw``
+    (columns and thresholds, or None) before the category codes. One rule for training,
+    predict and the ONNX graph."""
     x = smooth_clip(scaled, numeric) if robust else scaled
-    x = filled(x, numeric, indicators)
+    x = filled(x, numeric, indicators, index)
     if levels is None:
         return x
     return with_levels(x, level_inputs(raw, *levels), numeric + len(indicators))

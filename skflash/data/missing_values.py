@@ -71,16 +71,24 @@ def block_missing_columns(x: Any, positions: Sequence[int]) -> list[int]:
     return np.flatnonzero(pd.isna(values).any(axis=0)).tolist()
 
 
-def filled(x: torch.Tensor, numeric: int, indicators: Sequence[int] | torch.Tensor) -> torch.Tensor:
+def filled(
+    x: torch.Tensor,
+    numeric: int,
+    indicators: Sequence[int] | torch.Tensor,
+    index: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Scaled model input ``x`` with NaN as 0 and, when ``indicators`` names numeric
     columns, their 0/1 missing flags inserted after the ``numeric`` leading columns.
 
     ``indicators`` may be a long tensor of the positions (what the ONNX export traces).
+    ``index``: ``indicators`` as a long tensor on ``x``'s device, made once by the caller
+    (a trace of the predict path records no tensor made from Python values).
     """
     if not len(indicators):
         return torch.nan_to_num(x, nan=0.0, posinf=torch.inf, neginf=-torch.inf)
     missing = torch.isnan(x)
-    index = torch.as_tensor(indicators, dtype=torch.long, device=x.device)
+    if index is None:
+        index = torch.as_tensor(indicators, dtype=torch.long, device=x.device)
     flags = missing[:, :numeric].index_select(1, index).to(x.dtype)
     x = x.masked_fill(missing, 0.0)
     return torch.cat([x[:, :numeric], flags, x[:, numeric:]], dim=1)

@@ -100,7 +100,7 @@ class NumpyPreprocess(Preprocess):
         self.x_scale: np.ndarray | None = None
         self.y_mean: np.ndarray | None = None
         self.y_scale: np.ndarray | None = None
-        self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._affine: dict[tuple, Any] = {}  # tensors made once per device and dtype
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickles without the cached scaling tensors (rebuilt on whatever device predicts)."""
@@ -255,9 +255,17 @@ class NumpyPreprocess(Preprocess):
                 with torch.inference_mode(False):
                     self._affine[key] = as_tensors(*self.levels, x)
             levels = self._affine[key]
+        index = None
+        if self.indicators:
+            key = ("indicators", x.device)
+            if key not in self._affine:
+                with torch.inference_mode(False):
+                    self._affine[key] = torch.tensor(self.indicators, device=x.device)
+            index = self._affine[key]
         robust = self.standardize_inputs == "robust"
         numeric = x.shape[-1] - self.num_codes
-        return network_inputs(x, self._scaled("x", x), numeric, robust, self.indicators, levels)
+        scaled = self._scaled("x", x)
+        return network_inputs(x, scaled, numeric, robust, self.indicators, levels, index)
 
     def per_batch_transform(self, batch: Any) -> Any:
         """Standardise a batch: ``(x, y[, w])`` in training, ``x`` alone at predict."""

@@ -268,7 +268,7 @@ class BaseFlashEstimator(BaseEstimator):
 
     def _keep(self, task: Task, rows: TrainingRows, outcome: FitOutcome, continuing: bool) -> None:
         """What the fit learned, as the estimator's attributes."""
-        serving.forget(task)
+        serving.reset(task, serving.own_network(self.backbone, getattr(self, "task", None)))
         self.task_ = task
         self._table: TableEncoder = rows.table
         self._target = rows.target

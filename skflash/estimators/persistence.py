@@ -20,6 +20,7 @@ from skflash.data.categories import CategoryCodes
 from skflash.data.numpy_data import NumpyPreprocess
 from skflash.data.tables import TableEncoder
 from skflash.data.targets import ClassIndices, ClassLabels, RegressionTargets
+from skflash.estimators import serving
 from skflash.estimators.assembly import seeded_task, trainable_count
 from skflash.estimators.routing import is_routed
 
@@ -126,6 +127,8 @@ def load_state(estimator: Any, state: dict[str, Any]) -> dict[str, Any]:
     saved = state.get("task_")
     if isinstance(saved, dict):
         state["task_"] = rebuilt_task(estimator, state, saved)
+        own = serving.own_network(state.get("backbone"), state.get("task"))
+        serving.reset(state["task_"], own)
     if "task_" in state and state.get("_n_trainable") is None:
         state["_n_trainable"] = trainable_count(state["task_"])
     return state

@@ -38,8 +38,7 @@ def model_outputs(estimator: Any, X: Any) -> np.ndarray:
     )
     task = estimator.task_
     if type(X) is np.ndarray and X.dtype.kind == "f" and 0 < len(X) <= PREDICT_BATCH_SIZE:
-        own = isinstance(estimator.backbone, str) and getattr(estimator, "task", None) is None
-        path = traced_path(task, X.shape[1], task.dtype, own)
+        path = traced_path(task, X.shape[1], task.dtype)
         answers = None if path is None else path.outputs(X, threads)
         if answers is not None:
             return answers

@@ -12,29 +12,34 @@ about half the time of the eager path.
 
 The graph is built when a model answers its :data:`CALLS_BEFORE_TRACING`-th small call
 (tracing takes about 50 ms: a cross-validation fold that predicts once or twice, or a
-check that predicts row by row, never pays for it), only for the
-estimator's own network on the CPU, and only if it gives bitwise the eager answers on a
-probe batch; otherwise predict stays eager. It is kept on the Task (a copy or a pickle
-of the Task counts its calls again), forgotten at the next fit, and traced again if the
-network is replaced, cast or moved (a cast the trace does not apply to leaves predict
-eager until the next fit); weights changed in place are read by the graph.
+check that predicts row by row, never pays for it), only for a network the estimator
+built from skflash's own backbones, on the CPU, and only if it gives bitwise the eager
+answers on a probe batch; otherwise predict stays eager. It is kept on the Task (a copy
+or a pickle of the Task counts its calls again). Weights changed in place are read by
+the graph; anything else done to the model (see :mod:`skflash.estimators.model_watch`)
+has the call answered eagerly and the path traced again after as many calls. torch keeps
+each traced module's compiled code for the life of the process (about 0.3-1.2 MB), so a
+process traces at most :data:`MAX_TRACES` paths; later models answer eagerly.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import sys
 import threading
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from skflash.core.backbones import is_built_in
 from skflash.core.model import Task
 from skflash.core.threads import torch_threads
 from skflash.data.numpy_data import NumpyPreprocess
 from skflash.data.numpy_postprocess import NumpyPostprocess
+from skflash.estimators.model_watch import ModelWatch
 from skflash.tasks.classification import ClassificationPostprocess
 
 #: The Postprocesses of the estimators' own Tasks, whose steps a trace repeats.
@@ -48,11 +53,32 @@ NUMPY_DTYPES = (torch.float32, torch.float64)
 #: Calls of up to this many rows keep their thread's buffers for the next call.
 KEPT_ROWS = 256
 
+#: Traced paths a process builds at most (each leaves its compiled code with torch).
+MAX_TRACES = 100
+#: torch's tracer is not supported from Python 3.14 on.
+TRACEABLE_PYTHON = sys.version_info < (3, 14)
+
 #: The Task attribute that holds its small calls counted so far (an int), then its
-#: :class:`TracedPath`, or None once tracing was found not to apply. An attribute, not a
-#: weak mapping: a lookup there makes a weak reference to the Task on every call.
+#: :class:`TracedPath`, or None where tracing does not apply. Absent: the Task's network
+#: is not one of skflash's own (or it was not fitted by an estimator), and stays eager.
+#: An attribute, not a weak mapping: a lookup there makes a weak reference to the Task
+#: on every call.
 STATE = "_skflash_predict_path"
-_BUILDING = threading.Lock()
+#: Held while a path is traced. Re-entrant: a predict run by a garbage-collector callback
+#: during a trace may trace another model; made anew in a forked child.
+_BUILDING = threading.RLock()
+#: Traces built so far, and whether each architecture's graph was found to read its
+#: weights where they are (the trial trace of :func:`_traced`, made once per architecture).
+_traces = 0
+_reads_live_weights: dict[tuple, bool] = {}
+
+
+def _after_fork() -> None:
+    global _BUILDING
+    _BUILDING = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class PredictPath(nn.Module):
@@ -69,7 +95,7 @@ class PredictPath(nn.Module):
         super().__init__()
         self.preprocess = task.preprocess
         self.postprocess = task.postprocess
-        self.network = aliased(network)
+        self.network = aliased(network).eval()  # predict runs every layer in eval mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.postprocess.per_batch_transform(
@@ -105,7 +131,6 @@ def _applies(task: Task, dtype: torch.dtype) -> bool:
         and type(task.preprocess) is NumpyPreprocess
         and type(task.postprocess) in KNOWN_POSTPROCESSES
         and task.device.type == "cpu"
-        and not any(module.training for module in task.modules())
         and dtype in NUMPY_DTYPES
     )
 
@@ -147,34 +172,52 @@ def _answers_as_eager(traced: tuple, probe: torch.Tensor) -> bool:
     )
 
 
+def _architecture(network: nn.Module, dtype: torch.dtype) -> tuple:
+    """What decides whether a graph of ``network`` reads its weights where they are."""
+    layers = tuple((name, type(module)) for name, module in network.named_modules())
+    shapes = tuple(tuple(weight.shape) for weight in network.parameters())
+    return layers, shapes, dtype
+
+
+def _reads_weights_live(task: Task, probe: torch.Tensor) -> bool:
+    """Whether a graph over a copy of the network follows the copy's weights changed in
+    place: torch may fold into a constant what a graph computes from its weights alone."""
+    scratch = copy.deepcopy(task.model)
+    trial = _trace(task, scratch, probe.shape[1], probe.dtype)
+    if not _answers_as_eager(trial, probe):
+        return False
+    for tensor in (*scratch.parameters(), *scratch.buffers()):
+        if tensor.is_floating_point():
+            tensor.mul_(-0.5).add_(0.125)
+    return _answers_as_eager(trial, probe)
+
+
 def _traced(task: Task, width: int, dtype: torch.dtype) -> Any:
     """The traced predict path of ``task`` and the shape of an answer, or None when it
     cannot be traced or gives other answers than the eager path on a probe batch.
 
     The traced method is called as it is, without the module's Python call. It reads the
-    network's own weights at each call, unless torch computed a value from them once
-    (a graph may fold what depends on its weights alone): a first trace, over a copy of
-    the network whose weights are then changed in place, must follow the change, or
-    predict stays eager.
+    network's own weights at each call, unless torch computed a value from them once: the
+    first network of each architecture is traced twice, once over a copy whose weights
+    are then changed in place and must show the change, or predict stays eager.
+
+    No warning filter is set: filters are process-wide, and another thread may be
+    warning meanwhile. Tracing's own deprecation notice is torch's, hidden by Python's
+    default filters (where warnings are errors, the trace fails and predict stays eager).
     """
-    codes = task.preprocess.num_codes
+    global _traces
+    if not TRACEABLE_PYTHON or _traces >= MAX_TRACES:
+        return None
+    probe = _probe(width, task.preprocess.num_codes, dtype)
     try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            # tracing's deprecation notice and its notes on skflash's own steps (constants
-            # recorded), nothing else: filters are process-wide, and another thread may
-            # be warning meanwhile
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module="skflash")
-            probe = _probe(width, codes, dtype)
-            scratch = copy.deepcopy(task.model)
-            trial = _trace(task, scratch, width, dtype)
-            if not _answers_as_eager(trial, probe):
+        with torch.inference_mode(False), torch.no_grad():
+            architecture = _architecture(task.model, dtype)
+            if architecture not in _reads_live_weights:
+                _traces += 1
+                _reads_live_weights[architecture] = _reads_weights_live(task, probe)
+            if not _reads_live_weights[architecture]:
                 return None
-            for tensor in (*scratch.parameters(), *scratch.buffers()):
-                if tensor.is_floating_point():
-                    tensor.mul_(-0.5).add_(0.125)
-            if not _answers_as_eager(trial, probe):
-                return None
+            _traces += 1
             traced = _trace(task, task.model, width, dtype)
             _, graph, tail = traced
             if not _answers_as_eager(traced, probe):
@@ -208,14 +251,13 @@ class _Buffers:
 
 
 class TracedPath:
-    """A traced predict path, what it was traced from, and each calling thread's buffers.
+    """A traced predict path, a :class:`ModelWatch` of what it was traced from, and each
+    calling thread's buffers.
 
-    What it was traced from: the network, and the storage of its weights, which the graph
-    reads at each call (what is changed in them in place shows in the answers; ``.to()``,
-    ``.double()``... give the weights new storage, and the path is traced again). A weight
-    replaced by a new ``Parameter`` object, or given new storage through ``.data``, is not
-    seen (finding it would walk the network at every call): refit, or predict on more
-    than 8,192 rows at a time.
+    The graph reads the network's weights where they are: what is changed in them in
+    place shows in the answers. Anything else changed in the model (the watch sees it)
+    has the call answered eagerly, and the path is traced again after as many small
+    calls as the first time.
 
     A call copies the rows into its thread's input tensor and the graph writes the answers
     into its output tensor, both made once and reused: torch calls from Python that make
@@ -223,39 +265,27 @@ class TracedPath:
     around, and a second thread then waits for it. Only the graph's run lets go of it.
     """
 
-    def __init__(self, graph: Any, tail: tuple, task: Task, width: int) -> None:
+    __slots__ = ("_threads", "dtype", "graph", "tail", "watch", "width")
+
+    def __init__(self, graph: Any, tail: tuple, watch: ModelWatch, width: int, dtype: Any) -> None:
         self.graph = graph
         self.tail = tail
+        self.watch = watch
         self.width = width
-        self.dtype = task.dtype
-        self.network = task.model
-        self.first = next(iter(self.network.parameters()), None)
-        self.state = self.current()
+        self.dtype = dtype
         self._threads = threading.local()
-
-    def current(self) -> int:
-        """Where the first weight's values are: a cast or a move of the network
-        (``.double()``, ``.to(device)``) gives every weight new storage."""
-        return 0 if self.first is None else self.first.data_ptr()
-
-    def __reduce__(self) -> tuple:
-        # a copied or pickled Task (``copy.deepcopy``, a spawned process) counts again
-        return int, ()
-
-    def fresh(self, task: Task) -> bool:
-        # the module registry, not ``task.model``: that lookup fails over to
-        # nn.Module.__getattr__ through an AttributeError, on every call
-        return task._modules.get("model") is self.network and self.current() == self.state
 
     def outputs(self, X: np.ndarray, threads: int | None) -> np.ndarray | None:
         """The answers for the float rows ``X`` in ``X``'s dtype, as the eager loop gives
         them; None if ``X`` holds an infinity in the model's dtype (the graph reports it,
         so that rows are checked for one without a call of their own)."""
-        buffers = getattr(self._threads, "buffers", None)
-        if buffers is None or buffers.n_rows != len(X):
+        local = vars(self._threads)
+        # taken while in use: a call made meanwhile on this thread (by a garbage-collector
+        # callback, a signal handler) makes buffers of its own
+        kept = local.pop("buffers", None)
+        buffers = kept
+        if kept is None or kept.n_rows != len(X):
             buffers = _Buffers(len(X), self.width, self.tail, self.dtype)
-            if len(X) <= KEPT_ROWS:
-                self._threads.buffers = buffers
         if X.dtype == buffers.rows_array.dtype:
             np.copyto(buffers.rows_array, X)
         else:
@@ -264,35 +294,83 @@ class TracedPath:
         with torch_threads(threads):
             # no grad-mode context: the graph records no gradients
             self.graph(buffers.rows, buffers.out, buffers.infinite)
-        return None if buffers.infinite_array else buffers.out_array.astype(X.dtype)
+        answers = None if buffers.infinite_array else buffers.out_array.astype(X.dtype)
+        if len(X) <= KEPT_ROWS or kept is not None:
+            local["buffers"] = buffers if len(X) <= KEPT_ROWS else kept
+        return answers
 
 
-def traced_path(task: Task, width: int, dtype: torch.dtype, own_network: bool) -> TracedPath | None:
-    """The traced predict path of ``task`` for a small call, or None: eager for now.
+class _Refused:
+    """Tracing was tried and did not apply (the probe's answers differed, the tracer
+    refused): predict stays eager until the :class:`ModelWatch` sees the model change."""
 
-    ``own_network``: the network is built by skflash from its registry (a backbone of the
-    user's may branch on the values it sees, which a trace would fix to one branch).
-    """
-    if not own_network:
+    __slots__ = ("watch",)
+
+    def __init__(self, watch: ModelWatch) -> None:
+        self.watch = watch
+
+
+class Serving:
+    """What serving holds for a Task: small calls counted so far (an int), its
+    :class:`TracedPath`, or a refusal. One object for the Task's life, so that the Task's
+    own attributes stay as its :class:`ModelWatch` saw them; a copied or pickled Task
+    (``copy.deepcopy``, a spawned process) counts again."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state: int | TracedPath | _Refused = 0
+
+    def __reduce__(self) -> tuple:
+        return Serving, ()
+
+
+def traced_path(task: Task, width: int, dtype: torch.dtype) -> TracedPath | None:
+    """The traced predict path of ``task`` for a small call, or None: eager for now."""
+    serving = vars(task).get(STATE)
+    if type(serving) is not Serving:  # not a network of skflash's own backbones
         return None
-    state = vars(task).get(STATE, 0)
-    if type(state) is TracedPath and state.fresh(task):
-        return state
-    if state is None:
+    state = serving.state
+    kind = type(state)
+    if kind is TracedPath:
+        if state.watch.unchanged():
+            return state
+        serving.state = 1  # changed by hand: eager, and traced again later
         return None
-    if isinstance(state, int) and state + 1 < CALLS_BEFORE_TRACING:
-        vars(task)[STATE] = state + 1  # a lost count between threads only delays the trace
+    if kind is _Refused:
+        if not state.watch.unchanged():
+            serving.state = 1
+        return None
+    if state + 1 < CALLS_BEFORE_TRACING:
+        serving.state = state + 1  # a lost count between threads only delays the trace
         return None
     with _BUILDING:
-        state = vars(task).get(STATE, 0)
-        if not (isinstance(state, TracedPath) and state.fresh(task)) and state is not None:
+        if type(serving.state) is int:
+            watch = ModelWatch(task)
+            if not watch.applies():  # a hook, train mode, autocast: try again later
+                serving.state = 0
+                return None
             traced = _traced(task, width, dtype) if _applies(task, dtype) else None
-            state = None if traced is None else TracedPath(*traced, task, width)
-            vars(task)[STATE] = state
-    return state
+            if traced is None:
+                serving.state = _Refused(watch)
+            else:
+                serving.state = TracedPath(*traced, watch, width, dtype)
+        state = serving.state
+    return state if type(state) is TracedPath else None
 
 
-def forget(task: Task) -> None:
-    """Drop what was traced or counted for ``task`` (its fit changes it)."""
+def own_network(backbone: Any, task: Any) -> bool:
+    """Whether an estimator with these ``backbone`` and ``task`` parameters builds its
+    network from skflash's own backbones, whose steps a trace repeats whatever the
+    values (a module or a registered backbone of the user's may branch on them)."""
+    return task is None and isinstance(backbone, str) and is_built_in(backbone)
+
+
+def reset(task: Task, traceable: bool) -> None:
+    """Count ``task``'s small calls from now on (a fit's new Task, a loaded one) if its
+    network is ``traceable`` (see :func:`own_network`); otherwise it stays eager."""
     with _BUILDING:
-        vars(task).pop(STATE, None)
+        if traceable:
+            vars(task)[STATE] = Serving()
+        else:
+            vars(task).pop(STATE, None)
