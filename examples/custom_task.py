@@ -122,9 +122,11 @@ class NumpyDataModule(flash.DataModule):
 # 4. Fitting and 5. Predicting
 # ----------------------------
 # The ``flash.Trainer`` is a Lightning Trainer; the fitted Task predicts raw rows (five
-# rows of the diabetes data here), one output tensor per row.
+# rows of the diabetes data here, as a tensor, as the tutorial gives them: its
+# ``predict_to_tensor_transform`` is written for numpy rows, and gets their values), one
+# output tensor per row.
 
-PREDICT_ROWS = np.array(
+PREDICT_ROWS = torch.tensor(
     [
         [0.0199, 0.0507, 0.1048, 0.0701, -0.0360, -0.0267, -0.0250, -0.0026, 0.0037, 0.0403],
         [-0.0128, -0.0446, 0.0606, 0.0529, 0.0480, 0.0294, -0.0176, 0.0343, 0.0702, 0.0072],

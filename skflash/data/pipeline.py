@@ -86,9 +86,14 @@ class _Hook:
         self.owner._running_stage = self.stage
         self.owner._current_fn = self.hook
         try:
-            if self.wants_dataset:
-                return self.fn(value, dataset=dataset)
-            return self.fn(value)
+            try:
+                return self._run(value, dataset)
+            except TypeError as error:
+                # a hook written for numpy samples (``torch.from_numpy``, as the tutorial's
+                # ``predict_to_tensor_transform``) given a tensor's rows: their values
+                if not (_NUMPY_ONLY in str(error) and _on_cpu(value)):
+                    raise
+                return self._run(value.detach().numpy(), dataset)
         except HookError:
             raise
         except Exception as error:
@@ -101,6 +106,19 @@ class _Hook:
         finally:
             self.owner._running_stage = None
             self.owner._current_fn = None
+
+    def _run(self, value: Any, dataset: Any) -> Any:
+        if self.wants_dataset:
+            return self.fn(value, dataset=dataset)
+        return self.fn(value)
+
+
+#: torch's refusal of a tensor where ``torch.from_numpy`` wants an array.
+_NUMPY_ONLY = "expected np.ndarray (got Tensor)"
+
+
+def _on_cpu(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.device.type == "cpu"
 
 
 def _defined_by_subclass(owner: object, base: type, name: str) -> bool:
