@@ -8,7 +8,9 @@ so it is saved in checkpoints that load with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -18,21 +20,24 @@ import pandas as pd
 UNKNOWN = 0
 
 
+def is_number(value: Any) -> bool:
+    """Whether an object is a real number to train on as one: any ``numbers.Real``
+    (Python's and numpy's numbers, ``Fraction``) or a ``Decimal`` (what SQL readers give
+    for NUMERIC columns), but not a boolean, which is a category."""
+    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, (bool, np.bool_))
+
+
 def is_categorical_column(values: Any) -> bool:
     """Whether a DataFrame column holds categories: dtype category, bool or string, or
     objects that are not all numbers (strings such as zip codes and True/False/None are
-    categories; numbers stored as objects stay numeric)."""
+    categories; numbers stored as objects, see :func:`is_number`, stay numeric)."""
     if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(values):
         return True
     if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
         return True
     if pd.api.types.is_object_dtype(values):
         present = values.dropna()
-        return present.empty or not all(
-            isinstance(v, (int, float, np.integer, np.floating))
-            and not isinstance(v, (bool, np.bool_))
-            for v in present
-        )
+        return present.empty or not all(is_number(v) for v in present)
     return False
 
 

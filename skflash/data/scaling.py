@@ -79,12 +79,26 @@ def _single_pass_moments(
     return total, mean, np.sqrt(var)
 
 
-def _usable_scale(mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``scale`` with 1 where a column is constant (or its spread too small to divide by)."""
-    scale = scale.copy()
-    scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
-    with np.errstate(divide="ignore", over="ignore"):
-        scale[~np.isfinite(1.0 / scale)] = 1.0  # spreads too small to divide by (subnormal)
+#: The smallest spread a column is divided by (a smaller one is taken as constant): the
+#: smallest normal float32, so that the spread and its inverse both hold in float32, the
+#: narrowest dtype a model is fed and its predictions are scaled back in.
+_SMALLEST_SCALE = float(np.finfo(np.float32).tiny)
+
+
+def _usable_scale(center: np.ndarray, scale: np.ndarray, rows: int) -> np.ndarray:
+    """``scale`` with 1 where a column is constant, so that dividing by it is safe.
+
+    Constant means a spread within the rounding error of computing it in float64 from
+    ``rows`` values around ``center`` (the bound of Chan, Golub and LeVeque that
+    scikit-learn's StandardScaler also applies): a column such as ``0.1`` plus float noise
+    is constant, while one whose values are all tiny but differ is scaled, however small
+    they are (down to :data:`_SMALLEST_SCALE`). The test is on the spread itself, not its
+    square, which could overflow.
+    """
+    noise = rows * np.finfo(np.float64).eps
+    scale = np.array(scale, dtype=np.float64)
+    rounding = scale * np.sqrt(max(1.0 - noise, 0.0)) <= noise * np.abs(center)
+    scale[rounding | ~(scale >= _SMALLEST_SCALE)] = 1.0  # NaN included
     return scale
 
 
@@ -98,7 +112,8 @@ def weighted_mean_scale(
     x2 = x.reshape(len(x), -1)
     w = np.ones(len(x2)) if weights is None else np.asarray(weights, dtype=np.float64)
     _, mean, scale = _weighted_moments(x2, w)
-    return mean.reshape(x.shape[1:]), _usable_scale(mean, scale).reshape(x.shape[1:])
+    scale = _usable_scale(mean, scale, len(x2))
+    return mean.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
 
 
 class StreamedMeanScale:
@@ -110,6 +125,7 @@ class StreamedMeanScale:
 
     def __init__(self) -> None:
         self.total = 0.0
+        self.rows = 0  # the bound on rounding error grows with the values summed
         self.mean: np.ndarray | None = None
         self.sum_squares: np.ndarray | None = None
 
@@ -119,6 +135,7 @@ class StreamedMeanScale:
         if not w.sum() > 0:
             return
         total, mean, scale = _weighted_moments(x2, w)
+        self.rows += len(x2)
         if self.mean is None:
             self.total, self.mean, self.sum_squares = total, mean, total * scale**2
             return
@@ -136,7 +153,8 @@ class StreamedMeanScale:
             self.sum_squares, self.total, out=np.zeros_like(self.total), where=self.total > 0
         )
         scale = np.sqrt(variance)
-        return self.mean.reshape(shape), _usable_scale(self.mean, scale).reshape(shape)
+        scale = _usable_scale(self.mean, scale, self.rows)
+        return self.mean.reshape(shape), scale.reshape(shape)
 
 
 def robust_center_scale(
@@ -171,8 +189,7 @@ def robust_center_scale(
     spread = np.zeros(x2.shape[1])
     if len(ordered):
         spread = np.nan_to_num(np.fmax.reduce(ordered) - np.fmin.reduce(ordered))
-    scale = np.where(scale > 0, scale, 0.5 * spread)
-    scale[~(scale > 1e-12 * np.maximum(np.abs(median), 1.0))] = 1.0
+    scale = _usable_scale(median, np.where(scale > 0, scale, 0.5 * spread), len(x2))
     return median.reshape(x.shape[1:]), scale.reshape(x.shape[1:])
 
 

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_array, check_X_y, validate_data
 from skflash.data.categories import CategoryCodes, is_categorical_column
 from skflash.data.levels import AUTO_MAX_VALUES, NAMED_MAX_VALUES, learn_levels
 from skflash.data.missing_values import ALLOW_NAN, missing_columns, with_nan
+from skflash.data.targets import numeric_strings_as_floats
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -246,6 +247,8 @@ class TableEncoder:
 
         ``kwargs`` go to ``validate_data`` (``reset``, ``multi_output``, ``y_numeric``).
         """
+        if y is not None and kwargs.get("y_numeric"):
+            y = numeric_strings_as_floats(y)
         try:
             if self.categories is None:
                 arrays = (with_nan(X),) if y is None else (with_nan(X), y)

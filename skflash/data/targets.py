@@ -21,6 +21,53 @@ def _n_columns(y: np.ndarray) -> int:
     return 1 if y.ndim == 1 else y.shape[1]
 
 
+def _converts_to_float(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _first_non_number(values: np.ndarray) -> Any:
+    """The first value that does not convert to a float, as a Python scalar (for errors
+    that show it)."""
+    flat = values.reshape(-1)
+    found = next((v for v in flat if not _converts_to_float(v)), flat[0])
+    return found.item() if isinstance(found, np.generic) else found
+
+
+def numeric_strings_as_floats(y: Any) -> Any:
+    """A regression target of number strings (a NumPy ``str`` or ``bytes`` array, or a
+    list of strings) as float64, as scikit-learn's regressors read it; any other ``y`` as
+    it is.
+
+    scikit-learn's checks convert an object array to numbers but leave a string array as
+    it is, which then fails deep in the fit. Converted before those checks, it also gets
+    their refusal of NaN and infinity (``"nan"``, ``"inf"``).
+
+    Raises
+    ------
+    ValueError
+        When a string is not a number.
+    """
+    values = y if isinstance(y, np.ndarray) else None
+    if isinstance(y, (list, tuple)):
+        try:
+            values = np.asarray(y)
+        except ValueError:  # ragged: left to scikit-learn's checks and their error
+            return y
+    if values is None or values.dtype.kind not in "US":
+        return y
+    try:
+        return values.astype(np.float64)
+    except ValueError:
+        raise ValueError(
+            f"y must be numeric for a regressor, but it holds {_first_non_number(values)!r}. "
+            "Convert y to numbers first (class labels need a classifier)."
+        ) from None
+
+
 class RegressionTargets:
     """Numeric targets of shape ``(n,)`` or ``(n, n_outputs)``.
 
@@ -55,12 +102,12 @@ class RegressionTargets:
         if values.dtype.kind in "fiub" or values.size == 0:
             return
         try:
-            values.astype(np.float64)
+            values.astype(np.float64)  # number strings are converted by the table's checks
         except (TypeError, ValueError):
             raise ValueError(
                 f"{owner} needs a numeric target, but y holds values such as "
-                f"{values.reshape(-1)[0]!r}. For class labels use FlashClassifier; otherwise "
-                "convert y to numbers first."
+                f"{_first_non_number(values)!r}. For class labels use FlashClassifier; "
+                "otherwise convert y to numbers first."
             ) from None
 
     @classmethod
