@@ -202,14 +202,19 @@ def test_a_second_model_of_one_architecture_is_traced_once(diabetes):
     assert serving._traces == before + 1  # its architecture's trial trace is not repeated
 
 
-def test_a_partial_fit_is_traced_again_with_one_trace(traced):
+@pytest.mark.parametrize("fit_again", ["partial_fit", "warm_start"])
+def test_a_continued_fit_keeps_the_traced_path_and_its_answers_follow(fit_again, traced):
     reg, X = _fresh(traced)
-    before = serving._traces
-    reg.partial_fit(X, reg.predict(X) + 1.0)  # trains a copy of the Task: a new network
-    assert _state(reg) == 0
-    _served(reg, X[:1])
-    assert serving._traces == before + 1
-    np.testing.assert_array_equal(reg.predict(X[:7]), _eager(reg, X[:7]))
+    path, traces, before = _state(reg), serving._traces, reg.predict(X[:7])
+    y = reg.predict(X) + 30.0
+    if fit_again == "partial_fit":
+        reg.partial_fit(X, y)
+    else:
+        reg.set_params(warm_start=True, max_epochs=1).fit(X, y)
+    assert _state(reg) is path and serving._traces == traces  # the optimizer edits in place
+    after = reg.predict(X[:7])
+    assert not np.array_equal(after, before)
+    np.testing.assert_array_equal(after, _eager(reg, X[:7]))
 
 
 def test_past_the_process_limit_models_answer_eagerly(diabetes, monkeypatch):

@@ -76,6 +76,9 @@ class NumpyPreprocess(Preprocess):
         Features seen in training; prediction data must match it.
     """
 
+    #: What predict's steps do not read (a continued fit stops learning statistics).
+    eval_ignores = frozenset({"learn_statistics"})
+
     def __init__(
         self,
         standardize_inputs: bool = False,

@@ -41,7 +41,8 @@ class ModelWatch:
     Each module is of the same class, holds the same submodules, weights and buffers, the
     same settings (its attributes besides torch's tables and its mode) and no forward
     hook; the weights keep their storage (``.data =`` gives new storage); the Task keeps
-    its Preprocess and Postprocess, which keep their attributes; no global
+    its Preprocess and Postprocess, which keep their attributes (a layer or a stage may
+    name in ``eval_ignores`` attributes its predict does not read, which a fit resets); no global
     forward hook is registered and autocast is off. The test takes a few microseconds:
     each part is one C-level pass over tuples made at the snapshot, no Python loop.
     """
@@ -70,10 +71,15 @@ class ModelWatch:
         network = modules[1:]  # the Task's own attributes include Lightning's state
         settings = [vars(m) for m in network]
         entries = []
-        for table in (*tables, *plain):
+        for table in tables:
             entries += _entries(table)
-        for attributes in settings:
-            entries += _entries(attributes, [k for k in attributes if k not in _MODULE_TABLES])
+        for stage, attributes in zip(self.stages, plain, strict=True):
+            ignored = getattr(stage, "eval_ignores", frozenset())
+            entries += _entries(attributes, [k for k in attributes if k not in ignored])
+        for module, attributes in zip(network, settings, strict=True):
+            # a layer may name attributes its eval-mode forward does not read
+            ignored = _MODULE_TABLES | getattr(module, "eval_ignores", frozenset())
+            entries += _entries(attributes, [k for k in attributes if k not in ignored])
         self.owners = tuple(owner for owner, _ in entries)
         self.keys = tuple(key for _, key in entries)
         self.snapshot = tuple(map(_item, self.owners, self.keys))

@@ -368,9 +368,15 @@ def own_network(backbone: Any, task: Any) -> bool:
 
 def reset(task: Task, traceable: bool) -> None:
     """Count ``task``'s small calls from now on (a fit's new Task, a loaded one) if its
-    network is ``traceable`` (see :func:`own_network`); otherwise it stays eager."""
+    network is ``traceable`` (see :func:`own_network`); otherwise it stays eager. A path
+    traced before a fit that continued the same Task (``partial_fit``, ``warm_start``:
+    the optimizer changes the weights in place) is kept while the model is what it
+    traced."""
     with _BUILDING:
-        if traceable:
-            vars(task)[STATE] = Serving()
-        else:
+        serving = vars(task).get(STATE)
+        if not traceable:
             vars(task).pop(STATE, None)
+        elif type(serving) is not Serving:
+            vars(task)[STATE] = Serving()
+        elif not (type(serving.state) is TracedPath and serving.state.watch.unchanged()):
+            serving.state = 0
