@@ -82,10 +82,10 @@ def _namespace_of_class(cls: type) -> str | None:
     return None
 
 
-def namespace_of(objects: Iterable[Any]) -> str:
+def namespace_of(objects: Iterable[Any], default: str = CLASSIC) -> str:
     """The Lightning namespace that ``objects`` (and the lists among them) come from:
-    ``pytorch_lightning`` unless some come from ``lightning.pytorch``; objects of both
-    are refused, as one Trainer cannot take both."""
+    ``default`` (``pytorch_lightning``) when none is Lightning's; objects of both are
+    refused, as one Trainer cannot take both."""
     found: dict[str, str] = {}
     for value in objects:
         for one in value if isinstance(value, (list, tuple)) else [value]:
@@ -98,7 +98,7 @@ def namespace_of(objects: Iterable[Any]) -> str:
             f"({found[CLASSIC]}) and lightning.pytorch ({found[UNIFIED]}), which one "
             "Trainer cannot mix. Import all of them from one of the two."
         )
-    return next(iter(found), CLASSIC)
+    return next(iter(found), default)
 
 
 def task_namespace(task: Any) -> str:

@@ -6,8 +6,10 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from skflash import FlashClassifier, FlashRegressor
+from skflash.lightning_namespaces import UNIFIED, task_namespace
 
 QUICK = {"max_epochs": 4, "random_state": 0}
 
@@ -40,3 +42,40 @@ def test_partial_fit_with_other_classes_is_refused():
     clf.partial_fit(X, y, classes=["c", "b", "a"])  # the same classes, any order
     with pytest.raises(ValueError, match="differs from the classes"):
         clf.partial_fit(X, y, classes=["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"backbone": "linear"},
+        {"backbone__hidden_sizes": (8,)},
+        {"loss": "huber"},
+        {"n_ensemble": 1},
+    ],
+)
+def test_a_continued_fit_refuses_settings_that_built_another_model(change, diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=1, warm_start=True, random_state=0).fit(X, y)
+    weights = [w.clone() for w in reg.task_.model.parameters()]
+    reg.set_params(**change)
+    for fit_again in (reg.fit, reg.partial_fit):
+        with pytest.raises(ValueError, match=r"what built it has changed: .* Set it back"):
+            fit_again(X, y)
+    kept = reg.task_.model.parameters()
+    assert all(torch.equal(a, b) for a, b in zip(weights, kept, strict=True))
+
+
+def test_a_continued_fit_takes_new_training_settings(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=1, warm_start=True, random_state=0).fit(X, y)
+    reg.set_params(learning_rate=1e-4, max_epochs=2, optimizer="sgd", batch_size=32).fit(X, y)
+    assert reg.n_iter_ == 3
+
+
+def test_a_continued_fit_follows_the_fitted_lightning_package_without_objects(diabetes):
+    from lightning.pytorch.callbacks import Timer
+
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=1, callbacks=[Timer()], random_state=0).fit(X, y)
+    reg.set_params(callbacks=None).partial_fit(X, y)
+    assert task_namespace(reg.task_) == UNIFIED

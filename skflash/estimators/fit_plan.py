@@ -28,7 +28,7 @@ from skflash.data.categories import CategoryCodes
 from skflash.estimators import routing
 from skflash.estimators.parameters import InvalidParameterError, Parameter, check_parameters
 from skflash.estimators.user_task import check_task_params, refuse_module_as_backbone
-from skflash.lightning_namespaces import namespace_of
+from skflash.lightning_namespaces import CLASSIC, namespace_of
 
 #: Trainer arguments the estimator sets from its own parameters.
 OWN_TRAINER_ARGS = ("max_epochs", "accelerator", "devices", "precision", "callbacks")
@@ -363,12 +363,13 @@ def schedule(lr_schedule: str | None, epochs: int) -> dict[str, Any]:
     return {"scheduler": "cosineannealinglr", "scheduler_kwargs": {"T_max": epochs}}
 
 
-def lightning_namespace(params: dict[str, Any]) -> str:
+def lightning_namespace(params: dict[str, Any], default: str = CLASSIC) -> str:
     """The Lightning package the fit's Trainer, Task and callbacks come from: that of the
     user's callbacks, accelerator and Trainer arguments (logger, strategy, plugins...),
-    ``pytorch_lightning`` when none is Lightning's."""
+    ``default`` when none is Lightning's (``pytorch_lightning``; a continued fit's, the
+    fitted Task's)."""
     objects = [params["callbacks"], params["accelerator"], *params["trainer_kwargs"].values()]
-    return namespace_of(objects)
+    return namespace_of(objects, default)
 
 
 def logs_epoch_metrics(params: dict[str, Any], validating: bool) -> bool:
