@@ -457,3 +457,49 @@ def test_a_target_holding_none_gets_the_missing_target_error(data, holder, missi
     reg = FlashRegressor(**FAST).fit(X[:-1], holder(y.tolist()[:-1]))  # numbers as objects
     with pytest.raises(ValueError, match=missing_target):
         reg.partial_fit(X, holder(values))
+
+
+_WRONG_NETWORKS = {
+    "five logits for three classes": (
+        "clf",
+        lambda: torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Linear(16, 5)),
+        r"outputs shape \(2, 5\) for 2 rows, but FlashClassifier trains it on 3 logits",
+    ),
+    "two logits for two classes": (
+        "binary",
+        lambda: torch.nn.Linear(4, 2),
+        r"1 logit per row \(one logit for two classes\).*nn.Linear\(..., 1\)",
+    ),
+    "one output for two targets": (
+        "two targets",
+        lambda: torch.nn.Linear(4, 1),
+        r"trains it on 2 values per row",
+    ),
+    "three inputs for four columns": (
+        "reg",
+        lambda: torch.nn.Linear(3, 1),
+        r"failed on the training rows, 4 encoded columns each.*first layer must take 4",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_WRONG_NETWORKS.values()), ids=list(_WRONG_NETWORKS))
+def test_a_network_of_the_wrong_width_is_refused_before_training(case):
+    from sklearn.datasets import load_iris
+
+    from skflash import FlashClassifier
+
+    kind, network, message = case
+    X, y = load_iris(return_X_y=True)
+    make, target = {
+        "clf": (FlashClassifier, y),
+        "binary": (FlashClassifier, y > 0),
+        "two targets": (FlashRegressor, np.c_[X[:, 0], X[:, 1]]),
+        "reg": (FlashRegressor, X[:, 0]),
+    }[kind]
+    est = make(backbone=network(), max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=message):
+        est.fit(X[:, :4], target)
+    assert not hasattr(est, "task_")
+    right = {"clf": 3, "binary": 1, "two targets": 2, "reg": 1}[kind]
+    make(backbone=torch.nn.Linear(4, right), max_epochs=1).fit(X, target)

@@ -85,7 +85,13 @@ class UnfreezeMilestones(FlashBaseFinetuning):
         train_bn: bool = True,
     ) -> None:
         super().__init__(train_bn)
-        self.unfreeze_milestones = tuple(int(m) for m in unfreeze_milestones)
+        milestones = tuple(int(m) for m in unfreeze_milestones)
+        if len(milestones) != 2:
+            raise ValueError(
+                f"unfreeze_milestones must be two epochs (first, second), got "
+                f"{unfreeze_milestones!r}."
+            )
+        self.unfreeze_milestones = milestones
         self.num_layers = int(num_layers)
 
     def finetune_function(
@@ -119,11 +125,49 @@ class FinetuningStrategyError(MisconfigurationException, ValueError):
     """
 
 
-def finetuning_callback(strategy: Any) -> BaseFinetuning:
-    """A callback from a strategy name, a ``(name, argument)`` pair or a callback instance.
+#: How each strategy may be written, for errors.
+_USAGE: dict[str, str] = {
+    "no_freeze": "'no_freeze'",
+    "freeze": "'freeze', or ('freeze', train_bn)",
+    "freeze_unfreeze": "('freeze_unfreeze', unfreeze_epoch), e.g. ('freeze_unfreeze', 10)",
+    "unfreeze_milestones": (
+        "('unfreeze_milestones', (first_epoch, second_epoch)), optionally with the number "
+        "of layers unfrozen at the first: ('unfreeze_milestones', (5, 10), 3) or "
+        "('unfreeze_milestones', ((5, 10), 3))"
+    ),
+}
 
-    Names are case-insensitive. ``None``, an unknown name or any other value raises
-    :class:`FinetuningStrategyError`, which says what the strategies are.
+_FORMS = (
+    f"Choose one of {list(STRATEGIES)}, a (name, arguments) tuple such as "
+    "('freeze_unfreeze', 10) or ('unfreeze_milestones', (5, 10)), or a pytorch_lightning "
+    "BaseFinetuning callback (e.g. an instance of skflash.core.finetuning.FlashBaseFinetuning)."
+)
+
+
+def _arguments(name: str, args: tuple) -> tuple:
+    """The strategy's arguments, with Flash's one-argument form of ``unfreeze_milestones``,
+    ``((first, second), num_layers)``, unpacked (its milestones are a pair of epochs, so
+    the pair inside a pair can mean nothing else)."""
+    if name == "unfreeze_milestones" and len(args) == 1:
+        (argument,) = args
+        if (
+            isinstance(argument, (tuple, list))
+            and len(argument) == 2
+            and isinstance(argument[0], (tuple, list))
+        ):
+            return tuple(argument)
+    return args
+
+
+def finetuning_callback(strategy: Any) -> BaseFinetuning:
+    """A callback from a strategy name, a ``(name, *arguments)`` tuple or a callback instance.
+
+    Names are case-insensitive. The arguments are those of the strategy's class:
+    ``("freeze_unfreeze", 10)``, ``("unfreeze_milestones", (5, 10))`` or with a number of
+    layers ``("unfreeze_milestones", (5, 10), 3)``, also written as Flash did,
+    ``("unfreeze_milestones", ((5, 10), 3))``. ``None``, an unknown name, arguments the
+    strategy does not take, or any other value raise :class:`FinetuningStrategyError`,
+    which says what the strategies are and how to write them.
     """
     if isinstance(strategy, BaseFinetuning):
         return strategy
@@ -138,9 +182,12 @@ def finetuning_callback(strategy: Any) -> BaseFinetuning:
             problem = f"Unknown finetuning strategy {name!r}."
         else:
             problem = f"A finetuning strategy must be a name or a callback, got {strategy!r}."
+        raise FinetuningStrategyError(f"{problem} {_FORMS}")
+    name = name.lower()
+    try:
+        return STRATEGIES[name](*_arguments(name, args))
+    except (TypeError, ValueError) as error:
         raise FinetuningStrategyError(
-            f"{problem} Choose one of {list(STRATEGIES)}, a (name, argument) pair such as "
-            "('freeze_unfreeze', 5), or a pytorch_lightning BaseFinetuning callback "
-            "(e.g. an instance of skflash.core.finetuning.FlashBaseFinetuning)."
-        )
-    return STRATEGIES[name.lower()](*args)
+            f"Finetuning strategy {strategy!r} has arguments that {name!r} does not take "
+            f"({str(error).rstrip('.')}). Write it as {_USAGE[name]}."
+        ) from error

@@ -44,9 +44,16 @@ def with_nan(X: Any) -> Any:
 
 
 def missing_columns(numeric: np.ndarray) -> list[int]:
-    """The columns of ``numeric`` (2-D floats) that hold NaN; one sum when there are none."""
-    if not numeric.size or np.isfinite(np.add.reduce(numeric, axis=None)):
+    """The columns of ``numeric`` (2-D floats) that hold NaN; one sum when there are none.
+
+    A sum that overflows (or adds +inf to -inf) is not finite either: the columns are
+    then looked at one value at a time, without NumPy's warning about the sum.
+    """
+    if not numeric.size:
         return []
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(np.add.reduce(numeric, axis=None)):
+            return []
     return np.flatnonzero(np.isnan(numeric).any(axis=0)).tolist()
 
 

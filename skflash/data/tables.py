@@ -250,12 +250,19 @@ class TableEncoder:
         if y is not None and kwargs.get("y_numeric"):
             y = numeric_strings_as_floats(y)
         try:
-            if self.categories is None:
-                arrays = (with_nan(X),) if y is None else (with_nan(X), y)
-                return validate_data(
-                    estimator, *arrays, dtype=FLOAT_DTYPES, ensure_all_finite=ALLOW_NAN, **kwargs
-                )
-            return self._encode_mixed(estimator, X, y, **kwargs)
+            # scikit-learn first sums the values to test them for infinities: +inf and -inf
+            # in one table sum to NaN with a NumPy warning, before its own clear error
+            with np.errstate(invalid="ignore", over="ignore"):
+                if self.categories is None:
+                    arrays = (with_nan(X),) if y is None else (with_nan(X), y)
+                    return validate_data(
+                        estimator,
+                        *arrays,
+                        dtype=FLOAT_DTYPES,
+                        ensure_all_finite=ALLOW_NAN,
+                        **kwargs,
+                    )
+                return self._encode_mixed(estimator, X, y, **kwargs)
         except (ValueError, TypeError) as error:
             text = str(error)
             if "could not convert" in text or "argument must be" in text:

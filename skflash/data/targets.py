@@ -29,12 +29,59 @@ def _converts_to_float(value: Any) -> bool:
     return True
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as its Python value, so errors show ``0.0`` rather than
+    ``np.float64(0.0)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _first_non_number(values: np.ndarray) -> Any:
     """The first value that does not convert to a float, as a Python scalar (for errors
     that show it)."""
     flat = values.reshape(-1)
-    found = next((v for v in flat if not _converts_to_float(v)), flat[0])
-    return found.item() if isinstance(found, np.generic) else found
+    return _plain(next((v for v in flat if not _converts_to_float(v)), flat[0]))
+
+
+def _refuse_complex(values: np.ndarray, allowed: str = "real numbers") -> None:
+    """Refuse complex numbers before any cast to float, which would drop their imaginary
+    parts with a NumPy warning. ``allowed`` says what ``y`` may hold instead."""
+    flat = values.reshape(-1)
+    if values.dtype.kind == "c" and flat.size:
+        found = flat[0]
+    elif values.dtype == object and any(
+        issubclass(t, (complex, np.complexfloating)) for t in set(map(type, flat))
+    ):
+        found = next(v for v in flat if isinstance(v, (complex, np.complexfloating)))
+    else:
+        return
+    raise ValueError(
+        f"Complex data not supported: y must hold {allowed}, but it holds complex numbers "
+        f"such as {_plain(found)!r}. Pass their real parts (y.real), magnitudes (abs(y)) "
+        "or another real encoding."
+    )
+
+
+def _refuse_mixed_types(values: np.ndarray, name: str = "y") -> None:
+    """Refuse labels of types that cannot be sorted together (strings and numbers), which
+    would otherwise fail deep in NumPy's sort with a bare TypeError."""
+    if values.dtype != object or values.size < 2:
+        return
+    flat = values.reshape(-1)
+    types = set(map(type, flat))
+    if len(types) < 2:
+        return
+    examples = {t: next(v for v in flat if type(v) is t) for t in types}
+    try:
+        sorted(examples.values())
+    except TypeError:
+        named = sorted(examples.items(), key=lambda item: item[0].__name__)
+        kinds = ", ".join(t.__name__ for t, _ in named)
+        shown = ", ".join(repr(_plain(v)) for _, v in named)
+        raise ValueError(
+            f"{name} mixes labels of types that cannot be compared ({kinds}; e.g. {shown}), "
+            "so they cannot be sorted into classes. Convert every label to one type first: "
+            f"all strings (e.g. {name}.astype(str) for an array or Series), or all numbers."
+        ) from None
 
 
 def numeric_strings_as_floats(y: Any) -> Any:
@@ -92,6 +139,7 @@ class RegressionTargets:
     def check_kind(y: Any, owner: str) -> None:
         """Refuse labels before any conversion, with what to use instead."""
         values = np.asarray(y)
+        _refuse_complex(values)
         if values.dtype == object and pd.isna(values).any():
             # scikit-learn's check lets None through, and it becomes NaN (a NaN in a
             # float target gets scikit-learn's own "Input y contains NaN")
@@ -179,7 +227,13 @@ class ClassLabels:
 
     @staticmethod
     def check_kind(y: Any, owner: str) -> None:
-        """Any labels may be learned; they are checked as they are encoded."""
+        """Refuse complex labels before scikit-learn's checks cast them; any other labels
+        may be learned, and are checked as they are encoded."""
+        try:
+            values = np.asarray(y)
+        except ValueError:  # ragged: left to scikit-learn's checks and their error
+            return
+        _refuse_complex(values, "class labels (real numbers or strings)")
 
     @staticmethod
     def _checked(y: np.ndarray) -> str:
@@ -188,6 +242,7 @@ class ClassLabels:
                 "y holds missing labels (None or NaN). Drop those rows, or give them a label "
                 "of their own (e.g. 'unknown')."
             )
+        _refuse_mixed_types(y)
         check_classification_targets(y)
         return type_of_target(y, input_name="y")
 
@@ -197,11 +252,13 @@ class ClassLabels:
         if cls._checked(y) == "multilabel-indicator":
             return cls(np.arange(y.shape[1]), multi_label=True)
         y = column_or_1d(y, warn=True)
+        if classes is not None:
+            _refuse_mixed_types(np.asarray(classes, dtype=object), "classes")
         found = unique_labels(y) if classes is None else unique_labels(classes)
         if len(found) < 2:
             raise ValueError(
                 "Classifier can't train when only one class is present: y holds only "
-                f"{found[0]!r}. Pass data with at least two classes."
+                f"{_plain(found[0])!r}. Pass data with at least two classes."
             )
         return cls(found)
 

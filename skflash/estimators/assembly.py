@@ -20,6 +20,7 @@ from skflash.core.model import Task
 from skflash.core.tabular_input import InputLayout
 from skflash.data.categories import CategoryCodes
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
+from skflash.data.targets import ClassLabels
 from skflash.data.training_rows import TrainingRows
 from skflash.estimators import fit_plan, routing
 
@@ -138,3 +139,36 @@ def datamodule_for(task: Task, rows: TrainingRows, seed: int) -> NumpyDataModule
         iterable=rows.streamed,
         fused_steps=True,
     )
+
+
+def check_network_outputs(task: Task, rows: TrainingRows, owner: str) -> None:
+    """Refuse, before training, a network of the user's that does not take the encoded
+    rows or does not give one output per target (per class logit), where torch would fail
+    deep in the first step or, for a classifier, answer with the wrong number of classes.
+    Runs the network once on two training rows; a streamed fit is not checked."""
+    if not isinstance(rows.train, tuple):
+        return
+    outputs = rows.target.n_model_outputs
+    shapes: list[torch.Size] = []
+    handle = task.model.register_forward_hook(lambda m, args, out: shapes.append(out.shape))
+    try:
+        next(iter(task.predict_batches(rows.train[0][:2], batch_size=2)))
+    except Exception as error:
+        if not shapes:  # the network itself failed
+            raise ValueError(
+                f"The network given as backbone failed on the training rows, "
+                f"{rows.n_inputs} encoded columns each: {error}. {owner} feeds it "
+                f"(batch, {rows.n_inputs}) tensors: its first layer must take "
+                f"{rows.n_inputs} inputs."
+            ) from error
+    finally:
+        handle.remove()
+    if shapes and (len(shapes[0]) != 2 or shapes[0][-1] != outputs):
+        classifier = isinstance(rows.target, ClassLabels)
+        what = f"{outputs} {'logit' if classifier else 'value'}{'s' if outputs > 1 else ''}"
+        binary = " (one logit for two classes)" if classifier and outputs == 1 else ""
+        raise ValueError(
+            f"The network given as backbone outputs shape {tuple(shapes[0])} for 2 rows, "
+            f"but {owner} trains it on {what} per row{binary}: end it with a layer of "
+            f"{outputs} output{'s' if outputs > 1 else ''}, such as nn.Linear(..., {outputs})."
+        )

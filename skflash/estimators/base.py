@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -22,11 +20,13 @@ from skflash.data.targets import ClassLabels, RegressionTargets
 from skflash.data.training_rows import RowRules, TrainingRows, training_rows
 from skflash.estimators import fit_plan, routing, serving, user_task
 from skflash.estimators.assembly import (
+    check_network_outputs,
     input_layout,
     preprocess_for,
     seeded_task,
     task_arguments,
 )
+from skflash.estimators.continued_fit import MODEL_SETTINGS, check_same_model, check_same_namespace
 from skflash.estimators.parameters import Parameter, with_parameters_section
 from skflash.estimators.persistence import load_state, saved_state
 from skflash.estimators.prediction import model_outputs
@@ -245,6 +245,8 @@ class BaseFlashEstimator(BaseEstimator):
         )
         task.preprocess = preprocess_for(task, rows, params, self._standardize_target())
         task.to(task.preprocess.dtype)
+        if not isinstance(params["backbone"], str) and params["task"] is None:
+            check_network_outputs(task, rows, type(self).__name__)
         self._network_params = network  # what rebuilds this network when unpickled
         return task
 
@@ -358,60 +360,4 @@ _VAR_KEYWORD = "kwargs"
 
 
 #: Parameters that do not shape the network (the rest rebuild it when unpickled).
-def check_same_namespace(task: Any, namespace: str) -> None:
-    """Refuse to continue training a Task with objects of the other Lightning package."""
-    if task_namespace(task) != namespace:
-        raise ValueError(
-            f"This model was trained with {task_namespace(task)} and is given {namespace} "
-            "objects now; one Trainer cannot mix the two. Continue training with objects "
-            f"of {task_namespace(task)} (or none), or fit a new model (warm_start=False)."
-        )
-
-
-#: Parameters that build the model (its network, loss, dtype and input encoding): a
-#: continued fit (``warm_start=True``, ``partial_fit``) trains the fitted model on, so
-#: a change to one of them is refused rather than ignored.
-MODEL_SETTINGS = (
-    "backbone",
-    "backbone_kwargs",
-    "n_ensemble",
-    "numeric_embedding",
-    "task",
-    "task_kwargs",
-    "loss",
-    "precision",
-    "categorical_features",
-    "discrete_features",
-    "standardize_inputs",
-    "standardize_target",
-)
-
-
-def _same_setting(first: Any, now: Any) -> bool:
-    if isinstance(first, torch.nn.Module) or isinstance(now, torch.nn.Module):
-        # a module is copied by the fit and by pickling: the same layers and sizes
-        return type(first) is type(now) and str(first) == str(now)
-    try:
-        return bool(np.array_equal(first, now) if hasattr(first, "shape") else first == now)
-    except Exception:  # values that do not compare (arrays of objects, ...)
-        return first is now
-
-
-def check_same_model(estimator: Any, params: dict[str, Any]) -> None:
-    """Refuse a continued fit whose parameters would build another model than the
-    fitted one (the first fit's settings are compared as the user gave them)."""
-    first = vars(estimator).get("_model_settings")
-    if first is None:  # saved by a version that did not keep them
-        return
-    changed = [k for k in first if k in params and not _same_setting(first[k], params[k])]
-    if changed:
-        what = ", ".join(f"{k} from {first[k]!r} to {params[k]!r}" for k in changed)
-        raise ValueError(
-            "A continued fit (warm_start=True or partial_fit) trains the fitted model on, "
-            f"but what built it has changed: {what}. Set "
-            f"{'it' if len(changed) == 1 else 'them'} back, or fit a new model "
-            "(warm_start=False)."
-        )
-
-
 _NOT_NETWORK = ("callbacks", "random_state", "trainer_kwargs")
