@@ -33,7 +33,7 @@ def test_eight_threads_get_bitwise_the_answers_of_one(fitted):
     sizes = [1, 100, 3, 1, 57] * 12
     inputs = [X[7 * k : 7 * k + n] for k, n in enumerate(sizes)]
     inputs += [X[:5].astype(np.float32), np.asfortranarray(X[:9])]
-    expected = [reg.predict(rows) for rows in inputs]
+    expected = [_eager(reg, rows) for rows in inputs]  # what one thread gets, eagerly
 
     def serve(start):
         picks = [(start + k) % len(inputs) for k in range(250)]
