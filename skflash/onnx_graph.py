@@ -7,8 +7,14 @@ and, when the model has categorical columns, each of them as a string tensor of 
 for 2.0; bools as ``"True"``/``"False"``); a ``LabelEncoder`` node turns the strings into
 the learned codes (unseen or missing: the reserved code). Then come the learned scaling,
 the network, and the outputs: ``predictions`` for a regressor (in the target's units);
-``probabilities`` and ``labels`` for a classifier. The batch dimension is dynamic. Needs
-the ``onnx`` extra (``onnx``, ``onnxscript``).
+``probabilities`` and ``labels`` for a classifier (the class labels: strings, bools and
+int64 integers as ``predict`` gives them, float labels as float32). The batch dimension
+is dynamic. Needs the ``onnx`` extra (``onnx``, ``onnxscript``).
+
+The graph computes in float32 whatever the model's precision. A half-precision model
+(``"bf16-true"``, ``"16-true"``) predicts with its inputs, activations and outputs
+rounded to bfloat16 / float16; the graph uses the same weights without those roundings,
+so the two differ by them (a few units of the half format's rounding), not by float32's.
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ def _require_onnx() -> Any:
 
 
 class _ExportedModel(nn.Module):
-    """The fitted Task's predict path as one float32 module: scale, network, outputs."""
+    """The fitted Task's predict path as one float32 module: scale, network, outputs
+    (half-precision weights widened exactly, so only predict's roundings are left out)."""
 
     def __init__(self, estimator: Any) -> None:
         super().__init__()
@@ -193,7 +200,10 @@ def _with_label_values(model: Any, classes: np.ndarray) -> Any:
     output = next(o for o in graph.output if o.name == "labels")
     for node in graph.node:
         node.output[:] = ["labels__index" if o == "labels" else o for o in node.output]
-    if classes.dtype.kind in "iub":
+    if classes.dtype.kind == "b":  # predict gives bools: so does the graph
+        table = numpy_helper.from_array(classes.astype(bool), name="labels__table")
+        elem = TensorProto.BOOL
+    elif classes.dtype.kind in "iu":
         table = numpy_helper.from_array(classes.astype(np.int64), name="labels__table")
         elem = TensorProto.INT64
     elif classes.dtype.kind == "f":

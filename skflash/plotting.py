@@ -19,6 +19,40 @@ def _pyplot(caller: str) -> Any:
     return plt
 
 
+def _with_history(estimator: Any) -> Any:
+    """The skflash estimator whose ``history_`` is plotted: ``estimator`` itself, or the
+    one a fitted meta-estimator ends in (a Pipeline's final step, a search's
+    ``best_estimator_``, a TransformedTargetRegressor's ``regressor_``)."""
+    current = estimator
+    while not hasattr(current, "history_"):
+        steps = getattr(current, "steps", None)
+        if isinstance(steps, list) and steps and isinstance(steps[-1], tuple):
+            inner = steps[-1][-1]
+        else:
+            inner = next(
+                (
+                    getattr(current, name)
+                    for name in ("best_estimator_", "regressor_")
+                    if hasattr(current, name)
+                ),
+                None,
+            )
+        if inner is None or isinstance(inner, str):  # "passthrough" or nothing held
+            break
+        current = inner
+    if hasattr(current, "history_"):
+        return current
+    check_is_fitted(current)  # an unfitted skflash estimator (or step) says so
+    named = type(estimator).__name__
+    if current is not estimator:
+        named += f"'s final estimator {type(current).__name__}"
+    raise TypeError(
+        f"LossCurveDisplay plots the history_ of a fitted FlashRegressor or "
+        f"FlashClassifier, and {named} has none. Pass the skflash estimator itself (for a "
+        f"Pipeline, pipe[-1])."
+    )
+
+
 class LossCurveDisplay:
     """The losses recorded per epoch by a fitted skflash estimator, one line each.
 
@@ -121,9 +155,11 @@ class LossCurveDisplay:
 
         Parameters
         ----------
-        estimator : fitted skflash estimator
+        estimator : fitted skflash estimator, or a meta-estimator ending in one
             Anything with a ``history_`` of per-epoch dicts (``best_epoch_`` is used if
-            present).
+            present), or a fitted Pipeline whose final step has one (likewise a search's
+            ``best_estimator_``, a TransformedTargetRegressor's ``regressor_``): its
+            curves are plotted.
         ax : matplotlib Axes, optional
             Where to draw; a new figure when omitted.
         **kwargs
@@ -135,6 +171,7 @@ class LossCurveDisplay:
             The display, holding the figure, the axes and the lines drawn.
         """
         _pyplot("LossCurveDisplay.from_estimator")
+        estimator = _with_history(estimator)
         check_is_fitted(estimator, "history_")
         history = estimator.history_
         names = list(dict.fromkeys(k for row in history for k in row if k.endswith("loss")))

@@ -4,7 +4,9 @@
 skflash estimator: the estimator's own graph (:func:`~skflash.onnx_graph.onnx_model`:
 scaling, network, outputs) is placed after the other steps' nodes, and the outputs are
 skl2onnx's (``variable`` for a regressor; ``output_label`` and ``output_probability``,
-a ZipMap unless ``options={id(clf): {"zipmap": False}}``, for a classifier).
+a ZipMap unless ``options={id(clf): {"zipmap": False}}``, for a classifier). Labels are
+typed as skl2onnx types those of scikit-learn's own classifiers: strings, or int64 (bool
+and float labels included, so ``True`` comes out as 1).
 
 skl2onnx knows the converters as soon as both packages are imported, in either order:
 importing skflash registers them at once when skl2onnx is already imported, and

@@ -271,3 +271,111 @@ def test_an_interrupt_while_the_processes_start_ends_those_already_running(monke
     finally:
         callers.kill()
         callers.join()
+
+
+FAILING_SCRIPT = textwrap.dedent(
+    """
+    import json
+    from pytorch_lightning.callbacks import Callback
+    from sklearn.datasets import load_diabetes
+    from skflash import FlashRegressor
+
+    class ScriptsOwnError(Exception):
+        pass
+
+    class FailsOnRankOne(Callback):
+        def __init__(self, error):
+            self.error = error
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.global_rank == 1:  # rank 0 is left waiting, and must be ended
+                raise self.error
+
+    def failure(**kwargs):
+        reg = FlashRegressor(max_epochs=3, random_state=0, **kwargs)
+        try:
+            reg.fit(X, y)
+        except Exception as error:
+            return {
+                "type": type(error).__name__,
+                "message": str(error),
+                "cause": type(error.__cause__).__name__,
+                "fitted": hasattr(reg, "history_"),
+            }
+        return "fitted"
+
+    if __name__ == "__main__":
+        X, y = load_diabetes(return_X_y=True)
+        diverging = dict(optimizer="sgd", learning_rate=1e6)
+        out = {
+            "one": failure(**diverging),
+            "two": failure(devices=2, **diverging),
+            "callback": failure(devices=2, callbacks=[FailsOnRankOne(RuntimeError("no"))]),
+            "spawned": failure(
+                devices=2,
+                trainer__strategy="ddp_spawn",
+                callbacks=[FailsOnRankOne(ScriptsOwnError("the script's own"))],
+            ),
+        }
+        print(json.dumps(out))
+    """
+)
+
+
+def test_an_error_in_a_process_reaches_the_caller_as_itself(tmp_path):
+    """An error raised in a started process is raised again as itself (torch's
+    ProcessRaisedException, with the process's traceback, as its cause), quietly, and
+    the estimator stays unfitted; a class of the script's own too, through spawn."""
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script)], check=True, capture_output=True, text=True, timeout=300
+    )
+    assert not done.stderr.strip()  # not even torch's "Terminating process" warning
+    out = json.loads(done.stdout)
+    one, two = out["one"], out["two"]
+    assert one["type"] == two["type"] == "TrainingDivergedError"
+    assert two["message"] == one["message"] and two["message"].startswith("Training diverged")
+    assert two["cause"] == "ProcessRaisedException"
+    assert out["callback"]["type"] == "RuntimeError" and out["callback"]["message"] == "no"
+    assert out["spawned"]["type"] == "ScriptsOwnError"
+    assert out["spawned"]["message"] == "the script's own"
+    assert not any(result["fitted"] for result in out.values())
+
+
+class _NeedsTwo(Exception):
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+def _sent_back(error: BaseException, cause: BaseException | None = None) -> str:
+    """The traceback text torch sends back for ``error`` raised in a process."""
+    import traceback
+
+    try:
+        try:
+            raise cause if cause is not None else error
+        except BaseException as first:
+            if cause is None:
+                raise
+            raise error from first
+    except BaseException:
+        return traceback.format_exc()
+
+
+def test_errors_are_rebuilt_from_the_traceback_torch_sends_back():
+    from torch.multiprocessing.spawn import ProcessRaisedException
+
+    from skflash.estimators.callbacks import TrainingDivergedError
+
+    def rebuilt(error, cause=None):
+        return processes.original_error(ProcessRaisedException(_sent_back(error, cause), 1, 7))
+
+    diverged = rebuilt(TrainingDivergedError("Training diverged at epoch 3"))
+    assert type(diverged) is TrainingDivergedError
+    assert str(diverged) == "Training diverged at epoch 3"
+    two_lines = rebuilt(ValueError("first\nsecond"), cause=KeyError("k"))
+    assert type(two_lines) is ValueError and str(two_lines) == "first\nsecond"
+    assert type(rebuilt(RuntimeError())) is RuntimeError
+    assert rebuilt(_NeedsTwo(3, "why")) is None  # its class needs more than a message

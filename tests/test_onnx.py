@@ -130,3 +130,37 @@ def test_a_column_named_like_a_graph_tensor_is_refused(tmp_path):
     reg = FlashRegressor(max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match=r"\['numeric'\].*rename"):
         reg.to_onnx(tmp_path / "model.onnx")
+
+
+def test_bool_labels_come_out_as_bools(tmp_path):
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = FlashClassifier(**FAST).fit(X, y.astype(bool))
+    session = _session(clf, tmp_path)
+    assert session.get_outputs()[1].type == "tensor(bool)"
+    _, predicted = session.run(None, {"numeric": X.astype(np.float32)})
+    assert predicted.dtype == bool
+    assert (predicted == clf.predict(X)).mean() > 0.99  # ties at 0.5 may round apart
+
+
+#: How far the float32 graph may be from the predictions of a model that computes in
+#: half precision, in units of |prediction| + the target's standard deviation (and of
+#: probability): four units of the format's rounding, as persistence.md states.
+HALF_PRECISION_TOLERANCE = {"bf16-true": 2.0**-6, "16-true": 2.0**-9}
+
+
+@pytest.mark.parametrize("precision", sorted(HALF_PRECISION_TOLERANCE))
+def test_half_precision_models_agree_within_their_rounding(tmp_path, precision):
+    """predict computes in bfloat16 / float16 (inputs, activations and outputs rounded),
+    the graph in float32 from the same weights: they differ by predict's rounding."""
+    tolerance = HALF_PRECISION_TOLERANCE[precision]
+    X, y = load_diabetes(return_X_y=True)
+    reg = FlashRegressor(max_epochs=10, random_state=0, precision=precision).fit(X, y)
+    (predictions,) = _session(reg, tmp_path).run(None, {"numeric": X.astype(np.float32)})
+    expected = reg.predict(X)
+    difference = np.abs(predictions.reshape(-1) - expected)
+    assert (difference <= tolerance * (np.abs(expected) + y.std())).all()
+    assert difference.max() > 1e-4  # the float32 models' agreement does not hold here
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = FlashClassifier(max_epochs=10, random_state=0, precision=precision).fit(X, y)
+    probabilities, _ = _session(clf, tmp_path).run(None, {"numeric": X.astype(np.float32)})
+    np.testing.assert_allclose(probabilities, clf.predict_proba(X), rtol=0, atol=tolerance)

@@ -52,6 +52,40 @@ def test_unfitted_estimator_is_refused():
         LossCurveDisplay.from_estimator(FlashRegressor())
 
 
+def test_a_fitted_pipeline_plots_its_final_step(diabetes):
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = diabetes
+    pipe = make_pipeline(StandardScaler(), FlashRegressor(max_epochs=3, random_state=0))
+    with pytest.raises(NotFittedError, match="FlashRegressor"):
+        LossCurveDisplay.from_estimator(pipe)
+    pipe.fit(X, y)
+    display = LossCurveDisplay.from_estimator(pipe)
+    train = [row["train_loss"] for row in pipe[-1].history_]
+    np.testing.assert_allclose(display.lines_[0].get_ydata(), train)
+    assert display.ax_.get_title() == "FlashRegressor"
+    # and a meta-estimator holding such a pipeline
+    wrapped = TransformedTargetRegressor(pipe, func=np.log, inverse_func=np.exp).fit(X, y)
+    display = LossCurveDisplay.from_estimator(wrapped)
+    assert len(display.lines_[0].get_ydata()) == wrapped.regressor_[-1].n_iter_
+    plt.close("all")
+
+
+def test_a_pipeline_ending_elsewhere_is_refused_with_what_to_pass(diabetes):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = diabetes
+    pipe = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+    with pytest.raises(TypeError, match=r"Pipeline's final estimator Ridge.*pipe\[-1\]"):
+        LossCurveDisplay.from_estimator(pipe)
+    with pytest.raises(TypeError, match="Ridge has none"):
+        LossCurveDisplay.from_estimator(pipe[-1])
+
+
 def test_html_repr_links_each_estimator_to_its_api_page():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

@@ -96,6 +96,19 @@ def test_float_class_labels_come_out_as_int64_as_skl2onnx_gives_them():
     np.testing.assert_array_equal(predicted, pipe.predict(X))
 
 
+def test_bool_class_labels_come_out_as_int64_as_skl2onnx_gives_them():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    for last in (LogisticRegression(), FlashClassifier(**FAST)):
+        pipe = make_pipeline(StandardScaler(), last).fit(X, y == 2)
+        model = skl2onnx.to_onnx(pipe, X[:1], options={id(pipe[-1]): {"zipmap": False}})
+        _, (predicted, _) = _run(model, X)
+        assert predicted.dtype == np.int64  # 0 and 1, for scikit-learn's own alike
+        np.testing.assert_array_equal(predicted, pipe.predict(X).astype(np.int64))
+
+
 def test_importing_skl2onnx_after_skflash_registers_the_converters():
     script = (
         "import skflash, skl2onnx\n"

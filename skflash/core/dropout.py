@@ -56,7 +56,7 @@ class Dropout(nn.Dropout):
     from a generator of its own once seeded (see the module's docstring); ``inplace`` is
     not supported."""
 
-    #: What an eval-mode forward does not read (each fit seeds a new generator).
+    # what an eval-mode forward does not read (each fit seeds a new generator)
     eval_ignores = frozenset({"generator"})
 
     def __init__(self, p: float = 0.5) -> None:

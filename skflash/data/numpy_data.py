@@ -76,7 +76,8 @@ class NumpyPreprocess(Preprocess):
         Features seen in training; prediction data must match it.
     """
 
-    #: What predict's steps do not read (a continued fit stops learning statistics).
+    # what predict's steps do not read (a continued fit stops learning statistics): the
+    # traced predict path need not be traced again when it changes
     eval_ignores = frozenset({"learn_statistics"})
 
     def __init__(

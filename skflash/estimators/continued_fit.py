@@ -21,7 +21,7 @@ def check_same_namespace(task: Any, namespace: str) -> None:
         )
 
 
-#: Parameters that build the model (its network, loss, dtype and input encoding): a
+#: Parameters that build the model (its network, loss and input encoding): a
 #: continued fit (``warm_start=True``, ``partial_fit``) trains the fitted model on, so
 #: a change to one of them is refused rather than ignored.
 MODEL_SETTINGS = (
@@ -32,7 +32,6 @@ MODEL_SETTINGS = (
     "task",
     "task_kwargs",
     "loss",
-    "precision",
     "categorical_features",
     "discrete_features",
     "standardize_inputs",

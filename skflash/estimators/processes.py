@@ -20,17 +20,27 @@ So a fit on the CPU forks where forking is safe, and spawns otherwise. Under a l
 that started the processes already (``torchrun``, SLURM), Lightning's ``"ddp"`` joins
 them. A daemonic worker (a Dask or multiprocessing pool worker; joblib's loky workers
 are not daemonic) can start no processes at all, and is refused with a clear error.
+
+An error raised in a started process reaches the caller as itself (a
+``TrainingDivergedError``, a callback's ``RuntimeError``), as with one device, rebuilt
+from the traceback text torch sends back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import logging
 import multiprocessing
+import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from lightning_fabric.plugins.environments import LightningEnvironment
 from lightning_fabric.plugins.environments.lightning import find_free_network_port
+from torch.multiprocessing.spawn import ProcessRaisedException
 
 from skflash.estimators.fit_plan import on_cpu
 
@@ -109,3 +119,62 @@ def process_batch_size(setting: int | str, batch_size: int, processes: int) -> i
         f"(devices): each takes batch_size / {processes} rows of every batch. Use a "
         f"multiple of {processes}, such as {processes * max(1, batch_size // processes)}."
     )
+
+
+def original_error(raised: ProcessRaisedException) -> BaseException | None:
+    """The error a started process raised, rebuilt from the traceback torch sends back
+    (its only record of it): the class named on its last line, called with the message;
+    None where the class cannot be found or built from a message alone.
+
+    A class of the script's own (``__mp_main__`` in a spawned process) is the caller's
+    ``__main__`` one.
+    """
+    lines = raised.msg.rstrip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    start = frames[-1] + 1 if frames else 0
+    while start < len(lines) and lines[start][:1].isspace():  # the frame's source lines
+        start += 1
+    found = re.match(r"([A-Za-z_][\w.]*)(?:: (.*))?$", lines[start]) if start < len(lines) else None
+    if found is None:
+        return None
+    name, first = found.group(1), found.group(2) or ""
+    message = "\n".join([first, *lines[start + 1 :]]).rstrip()
+    module, _, qualname = name.rpartition(".")
+    module = {"": "builtins", "__mp_main__": "__main__"}.get(module, module)
+    try:
+        kind: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            kind = getattr(kind, part)
+        error = kind(message)
+    except Exception:
+        return None
+    return error if isinstance(error, Exception) else None
+
+
+class _TerminationUnlogged(logging.Filter):
+    """Drops torch's warning that it ends the other processes after one failed: the
+    failure itself is what the caller gets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Terminating process")
+
+
+@contextlib.contextmanager
+def errors_as_raised(quiet: bool) -> Iterator[None]:
+    """Raise an error of a started process in the caller as itself (a
+    ``TrainingDivergedError``, a callback's ``RuntimeError``), with torch's
+    ``ProcessRaisedException`` (the process's traceback) as its cause; ``quiet`` also
+    drops torch's warning that it ends the other processes."""
+    logger = logging.getLogger("torch.multiprocessing.spawn")
+    unlogged = _TerminationUnlogged()
+    if quiet:
+        logger.addFilter(unlogged)
+    try:
+        yield
+    except ProcessRaisedException as raised:
+        original = original_error(raised)
+        if original is None:
+            raise
+        raise original from raised
+    finally:
+        logger.removeFilter(unlogged)

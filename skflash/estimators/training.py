@@ -169,7 +169,7 @@ def run_trainer(
     seed_layers(task, seed)  # the built-in dropout's own generators: threads keep them
     n_trainable = trainable_count(task)
     threads = threads_for_setting(params["num_threads"], n_trainable, datamodule.batch_size)
-    with torch_threads(threads):
+    with torch_threads(threads), processes.errors_as_raised(int(params["verbose"]) < 2):
         trainer.fit(task, datamodule=datamodule)
     history.recover(trainer)
     optimizer_state = task.finish_fit(trainer)
