@@ -76,8 +76,7 @@ class NumpyPreprocess(Preprocess):
         Features seen in training; prediction data must match it.
     """
 
-    # what predict's steps do not read (a continued fit stops learning statistics): the
-    # traced predict path need not be traced again when it changes
+    # what predict's steps do not read (a continued fit stops learning statistics)
     eval_ignores = frozenset({"learn_statistics"})
 
     def __init__(
@@ -231,41 +230,35 @@ class NumpyPreprocess(Preprocess):
         dtypes = (self.dtype, self.target_dtype or self.dtype, self.dtype)
         return stream.converted(BatchTensors(dtypes, self._check_features))
 
-    def _scaled(self, name: str, values: torch.Tensor) -> torch.Tensor:
-        mean = getattr(self, f"{name}_mean")
-        if mean is None:
-            return values
-        key = (name, values.device, values.dtype)
+    def _kept(self, key: tuple, make: Any) -> Any:
+        """``make()``, made once per ``key`` (a device and dtype): ordinary tensors even
+        when first made under inference mode (a predict), as a later fit reuses them."""
         if key not in self._affine:
-            self._affine[key] = self._affine_tensors(name, values)
-        shift, factor = self._affine[key]
+            with torch.inference_mode(False):
+                self._affine[key] = make()
+        return self._affine[key]
+
+    def _scaled(self, name: str, values: torch.Tensor) -> torch.Tensor:
+        if getattr(self, f"{name}_mean") is None:
+            return values
+        like = {"dtype": values.dtype, "device": values.device}
+        shift, factor = self._kept((name, *like.values()), lambda: self._affine_tensors(name, like))
         return (values - shift) * factor
 
-    def _affine_tensors(self, name: str, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The shift and factor of ``name`` for tensors like ``values``: ordinary tensors
-        even when first built under inference mode (a predict), as a later fit reuses them."""
-        with torch.inference_mode(False):
-            like = {"dtype": values.dtype, "device": values.device}
-            factor = torch.as_tensor(1.0 / getattr(self, f"{name}_scale"), **like)
-            # A spread too small for this dtype (its inverse overflows): a constant column.
-            factor = torch.where(torch.isfinite(factor), factor, torch.ones_like(factor))
-            return torch.as_tensor(getattr(self, f"{name}_mean"), **like), factor
+    def _affine_tensors(self, name: str, like: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shift and factor of ``name`` as tensors of ``like``'s dtype and device."""
+        factor = torch.as_tensor(1.0 / getattr(self, f"{name}_scale"), **like)
+        # A spread too small for this dtype (its inverse overflows): a constant column.
+        factor = torch.where(torch.isfinite(factor), factor, torch.ones_like(factor))
+        return torch.as_tensor(getattr(self, f"{name}_mean"), **like), factor
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        levels = None
+        levels = index = None
         if self.levels[1]:
-            key = ("levels", x.device, x.dtype)
-            if key not in self._affine:
-                with torch.inference_mode(False):
-                    self._affine[key] = as_tensors(*self.levels, x)
-            levels = self._affine[key]
-        index = None
+            levels = self._kept(("levels", x.device, x.dtype), lambda: as_tensors(*self.levels, x))
         if self.indicators:
-            key = ("indicators", x.device)
-            if key not in self._affine:
-                with torch.inference_mode(False):
-                    self._affine[key] = torch.tensor(self.indicators, device=x.device)
-            index = self._affine[key]
+            make = lambda: torch.tensor(self.indicators, device=x.device)  # noqa: E731
+            index = self._kept(("indicators", x.device), make)
         robust = self.standardize_inputs == "robust"
         numeric = x.shape[-1] - self.num_codes
         scaled = self._scaled("x", x)
