@@ -58,11 +58,10 @@ MAX_TRACES = 100
 #: torch's tracer is not supported from Python 3.14 on.
 TRACEABLE_PYTHON = sys.version_info < (3, 14)
 
-#: The Task attribute that holds its small calls counted so far (an int), then its
-#: :class:`TracedPath`, or None where tracing does not apply. Absent: the Task's network
-#: is not one of skflash's own (or it was not fitted by an estimator), and stays eager.
-#: An attribute, not a weak mapping: a lookup there makes a weak reference to the Task
-#: on every call.
+#: The Task attribute that holds its :class:`Serving` (small calls counted so far, then
+#: the :class:`TracedPath` or a refusal). Absent: the Task's network is not one of
+#: skflash's own (or it was not fitted by an estimator), and stays eager. An attribute,
+#: not a weak mapping: a lookup there makes a weak reference to the Task on every call.
 STATE = "_skflash_predict_path"
 #: Held while a path is traced. Re-entrant: a predict run by a garbage-collector callback
 #: during a trace may trace another model; made anew in a forked child.
