@@ -201,6 +201,40 @@ def test_threaded_search_gives_the_sequential_results(diabetes):
     )
 
 
+class DrawsWhileTheGeneratorIsReset(torch.nn.Module):
+    """A backbone whose second layer is drawn after another thread reset torch's global
+    generator, as Lightning's Trainer does after its sanity check (``isolate_rng``)."""
+
+    reset_between_layers = False
+    seed_seen: int | None = None
+
+    def __init__(self, n_inputs: int, n_outputs: int) -> None:
+        super().__init__()
+        self.first = torch.nn.Linear(n_inputs, 8)
+        if self.reset_between_layers:
+            other = threading.Thread(target=torch.manual_seed, args=(123,))
+            other.start()
+            other.join()
+            type(self).seed_seen = torch.initial_seed()
+        self.second = torch.nn.Linear(8, n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(torch.relu(self.first(x)))
+
+
+def test_initial_weights_ignore_another_threads_generator_reset(diabetes, monkeypatch):
+    def weights() -> list:
+        reg = FlashRegressor(backbone=DrawsWhileTheGeneratorIsReset, max_epochs=1, random_state=0)
+        reg.set_params(learning_rate=1e-12).fit(*diabetes)
+        return [p.detach().clone() for p in reg.task_.parameters()]
+
+    undisturbed = weights()
+    monkeypatch.setattr(DrawsWhileTheGeneratorIsReset, "reset_between_layers", True)
+    disturbed = weights()
+    assert all(map(torch.equal, disturbed, undisturbed))
+    assert DrawsWhileTheGeneratorIsReset.seed_seen == 123  # the reset did happen, mid-build
+
+
 def test_pickled_models_carry_no_training_device_tensors(diabetes):
     reg = FlashRegressor(**QUICK).fit(*diabetes)
     reg.predict(diabetes[0])  # fills the scaling cache

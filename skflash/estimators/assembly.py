@@ -17,6 +17,7 @@ import torch
 
 from skflash.core.backbones import TABULAR_BACKBONES
 from skflash.core.model import Task
+from skflash.core.seeded_draws import SeededDraws
 from skflash.core.tabular_input import InputLayout
 from skflash.data.categories import CategoryCodes
 from skflash.data.numpy_data import NumpyDataModule, NumpyPreprocess
@@ -98,9 +99,11 @@ def seeded_task(build: Callable[[], Task], seed: int | None) -> Task:
     torch's global generator is left as it was."""
     devices = None if torch.cuda.is_available() else []
     with SEEDING, torch.random.fork_rng(devices=devices):
-        if seed is not None:
-            torch.manual_seed(seed)
-        return build()
+        if seed is None:
+            return build()
+        torch.manual_seed(seed)  # for draws that bypass torch's functions
+        with SeededDraws(seed):  # immune to another thread's Trainer resetting the generator
+            return build()
 
 
 def trainable_count(task: Task) -> int:
