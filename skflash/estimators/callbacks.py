@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from skflash.estimators.quiet import quiet_rank
+from skflash.estimators.quiet import keep_quiet, quiet_rank
 
 
 def _scalar(value: Any) -> Any:
@@ -205,8 +205,10 @@ class EpochProgress(Callback):
         return {**self.__dict__, "_bar": None}  # a bar is not sent to other processes
 
 
-class QuietWorkers(Callback):
-    """Silence Lightning in the processes a multi-process strategy starts (``ddp_spawn``),
+class QuietFit(Callback):
+    """Keep a quiet fit quiet: the warning filters put back at the fit's first hooks
+    (another thread may have replaced them, see :mod:`skflash.estimators.quiet`), and
+    Lightning silenced in the processes a multi-process strategy starts (``ddp_spawn``),
     which do not inherit the main process's logger levels and warning filters.
 
     A spawned rank receives the Trainer, this callback included, pickled: unpickling it
@@ -226,3 +228,10 @@ class QuietWorkers(Callback):
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if trainer.world_size > 1:
             quiet_rank()
+        keep_quiet()  # just before Lightning sets up its loops (and may warn)
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        keep_quiet()  # Lightning's loops load their data next (and may warn)
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        keep_quiet()

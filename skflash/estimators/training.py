@@ -24,9 +24,9 @@ from skflash.core.trainer import Trainer
 from skflash.data.numpy_data import NumpyDataModule
 from skflash.estimators import processes
 from skflash.estimators.assembly import SEEDING, trainable_count
-from skflash.estimators.callbacks import BestWeights, EpochProgress, History, QuietWorkers
+from skflash.estimators.callbacks import BestWeights, EpochProgress, History, QuietFit
 from skflash.estimators.fit_plan import logs_epoch_metrics
-from skflash.estimators.quiet import quiet_lightning
+from skflash.estimators.quiet import keep_quiet, quiet_lightning
 
 
 @dataclasses.dataclass
@@ -64,7 +64,7 @@ def fit_callbacks(
     if int(params["verbose"]) == 1:
         callbacks.append(EpochProgress(owner))
     if int(params["verbose"]) < 2:
-        callbacks.append(QuietWorkers())
+        callbacks.append(QuietFit())
     return history, best, callbacks + users
 
 
@@ -170,6 +170,7 @@ def run_trainer(
     n_trainable = trainable_count(task)
     threads = threads_for_setting(params["num_threads"], n_trainable, datamodule.batch_size)
     with torch_threads(threads), processes.errors_as_raised(int(params["verbose"]) < 2):
+        keep_quiet()  # another thread may have replaced the warning filters meanwhile
         trainer.fit(task, datamodule=datamodule)
     history.recover(trainer)
     optimizer_state = task.finish_fit(trainer)
