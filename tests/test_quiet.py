@@ -79,3 +79,17 @@ def test_a_fit_stays_silent_when_the_filters_are_replaced_meanwhile(diabetes, re
     reg.fit(*diabetes)
     assert [str(w.message) for w in recwarn if "lightning" in w.filename] == []
     assert capfd.readouterr() == ("", "")
+
+
+def test_copies_of_the_filters_made_elsewhere_match_nothing():
+    with quiet_lightning():
+        # scikit-learn's tasks copy the filters they find into their threads this way
+        copies = [("ignore", entry[3].pattern) for entry in FILTERS]
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        for action, module in copies:
+            warnings.filterwarnings(action, module=module)
+        warnings.warn_explicit(
+            "a Lightning notice", UserWarning, "trainer.py", 1, module="pytorch_lightning.trainer"
+        )
+    assert [str(w.message) for w in shown] == ["a Lightning notice"]

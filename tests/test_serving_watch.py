@@ -294,3 +294,50 @@ def test_a_classifier_changed_by_hand_answers_as_eager(diabetes):
     clf.task_.model.head.register_forward_hook(lambda module, args, out: -out)
     np.testing.assert_array_equal(clf.predict_proba(X[:5]), _eager(clf, X[:5]))
     gc.collect()
+
+
+def test_predict_leaves_the_layers_modes_alone_during_the_call(diabetes):
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=2, random_state=0, n_ensemble="auto", backbone__dropout=0.3)
+    reg.fit(X, y)
+    expected = reg.predict(X[:6])
+    network = reg.task_.model
+    network.train()  # as a fit running in another thread leaves it
+    modes_seen = []
+    last = [m for m in network.modules() if not list(m.children())][-1]
+    last.register_forward_hook(lambda *_: modes_seen.append(network.training))
+    np.testing.assert_array_equal(reg.predict(X[:6]), expected)
+    assert modes_seen == [True]  # the network itself was never switched to eval
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_predicts_beside_partial_fit_neither_fail_nor_change_its_training(dropout, diabetes):
+    X, y = diabetes
+
+    def trained(predict_meanwhile: bool) -> tuple[np.ndarray, list]:
+        reg = FlashRegressor(max_epochs=2, random_state=0, backbone__dropout=dropout).fit(X, y)
+        stop, problems = threading.Event(), []
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:  # the weights read may be mid-step: only the answers' form is known
+                    answers = reg.predict(X[:120])
+                    if answers.shape != (120,) or not np.isfinite(answers).all():
+                        problems.append(answers.shape)
+                except Exception as error:  # any failure is the defect
+                    problems.append(repr(error))
+
+        servers = [threading.Thread(target=serve) for _ in range(3 if predict_meanwhile else 0)]
+        for server in servers:
+            server.start()
+        for _ in range(4):
+            reg.partial_fit(X, y)
+        stop.set()
+        for server in servers:
+            server.join()
+        return reg.predict(X[:20]), problems
+
+    alone, _ = trained(False)
+    beside, problems = trained(True)
+    assert problems == []
+    np.testing.assert_array_equal(beside, alone)

@@ -318,3 +318,64 @@ def test_a_fit_in_a_pool_worker_restores_the_workers_logger_levels():
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         before, after = pool.apply(_quiet_fit_leaves_levels)
     assert before == after
+
+
+class SeedSeen(Callback):
+    ignores_steps = True
+    seen: list = []
+
+    def on_train_start(self, trainer, pl_module):
+        type(self).seen.append(torch.initial_seed())
+
+
+def test_a_default_fit_never_seeds_torchs_global_generator(diabetes):
+    # another thread's Trainer restores the global generator to what it saw: a seeded
+    # state put there by a fit would outlast it
+    torch.manual_seed(1234)
+    FlashRegressor(max_epochs=1, random_state=0, callbacks=[SeedSeen()]).fit(*diabetes)
+    assert SeedSeen.seen == [1234]
+
+
+def test_fit_inside_inference_mode_trains_as_outside(diabetes):
+    expected = FlashRegressor(max_epochs=2, random_state=0).fit(*diabetes).predict(diabetes[0])
+    with torch.inference_mode():
+        reg = FlashRegressor(max_epochs=2, random_state=0).fit(*diabetes)
+        np.testing.assert_array_equal(reg.predict(diabetes[0]), expected)
+
+
+def _fit_in_child(queue) -> None:
+    from skflash.estimators import assembly
+
+    with assembly.SEEDING:  # held by another thread of the parent at the fork
+        pass
+    X, y = load_diabetes(return_X_y=True)
+    queue.put(FlashRegressor(max_epochs=1, random_state=0).fit(X, y).score(X, y))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+def test_a_process_forked_while_another_thread_seeds_can_fit():
+    import multiprocessing
+
+    from skflash.estimators import assembly
+
+    context = multiprocessing.get_context("fork")
+    held, release = threading.Event(), threading.Event()
+
+    def seeding() -> None:
+        with assembly.SEEDING:
+            held.set()
+            release.wait(0.3)
+
+    other = threading.Thread(target=seeding)
+    other.start()
+    held.wait()
+    queue = context.Queue()
+    child = context.Process(target=_fit_in_child, args=(queue,))
+    child.start()
+    release.set()
+    other.join()
+    child.join(60)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) > 0

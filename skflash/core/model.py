@@ -20,6 +20,7 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import nn
 from torch.optim import Optimizer
 
+from skflash.core.aliased import eval_forward
 from skflash.core.checkpoint_state import is_plain, restored, saved_state
 from skflash.core.fit_lifecycle import FitLifecycle
 from skflash.core.fused_steps import FusedSteps, batch_size_of
@@ -325,13 +326,15 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
         return not isinstance(plugin, MixedPrecision)
 
     # ------------------------------------------------------------------ predict
-    def predict_batches(self, x: Any, batch_size: int = 1024) -> Iterator[Any]:
+    def predict_batches(
+        self, x: Any, batch_size: int = 1024, network: nn.Module | None = None
+    ) -> Iterator[Any]:
         """Yield postprocessed model outputs for raw data ``x``, one batch at a time.
 
         Runs the predict-stage hooks, the model in eval mode on its device without
-        gradients, and the Postprocess's ``per_batch_transform``. Every module in train
-        mode (the Task, or a layer set to it by hand) is switched to eval for the batches
-        and back afterwards, as Lightning's predict does.
+        gradients, and the Postprocess's ``per_batch_transform``. A model in
+        train mode predicts through ``network`` or an eval-mode twin (see
+        :func:`~skflash.core.aliased.eval_forward`).
         """
         pipeline = self.data_pipeline
         dataset = x if isinstance(x, AutoDataset) else AutoDataset(x, pipeline, "predict")
@@ -342,9 +345,7 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
         else:
             loader = pipeline.dataloader(dataset, batch_size)
         device_transform = pipeline.device_transform("predict")
-        training = [module for module in self.modules() if module.training]
-        for module in training:
-            module.training = False
+        forward, switched = eval_forward(self, type(self).forward is Task.forward, network)
         try:
             device, dtype = self.device, self.dtype
             with torch.no_grad():
@@ -356,9 +357,9 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
                         batch = floats_as(move_data_to_device(batch, device), dtype)
                     if device_transform is not None:
                         batch = device_transform(batch)
-                    yield pipeline.postprocess_batch(self(batch))
+                    yield pipeline.postprocess_batch(forward(batch))
         finally:
-            for module in training:
+            for module in switched:
                 module.training = True
 
     def predict(self, x: Any, batch_size: int = 1024) -> list[Any]:

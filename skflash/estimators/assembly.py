@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,10 @@ from skflash.estimators import fit_plan, routing
 #: Held while torch's global generator is seeded, read or restored by a fit, so that
 #: threads cannot interleave a seeding and the draws that follow it.
 SEEDING = threading.Lock()
+# Free in a forked child: held across the fork (briefly), so no other thread holds it then.
+os.register_at_fork(
+    before=SEEDING.acquire, after_in_parent=SEEDING.release, after_in_child=SEEDING.release
+)
 
 
 def backbone_argument(params: dict[str, Any], n_inputs: int, n_outputs: int) -> tuple[Any, dict]:
@@ -93,16 +98,26 @@ def task_arguments(
     }
 
 
-def seeded_task(build: Callable[[], Task], seed: int | None) -> Task:
+def seeded_task(build: Callable[[], Task], seed: int | None, seed_global: bool = False) -> Task:
     """``build()`` with the initial weights it draws (a backbone class built, the head)
-    coming from ``seed`` (None: the draw is discarded, as when saved weights replace it);
-    torch's global generator is left as it was."""
+    coming from ``seed`` (None: the draws are discarded, as when saved weights replace
+    them), drawn from a generator of this thread's own (:class:`SeededDraws`): another
+    thread's Trainer resets torch's global generator after its sanity check.
+
+    ``seed_global`` (a network of the user's) also seeds the global generator for the
+    build, for draws made past torch's functions, and restores it afterwards. skflash's
+    own networks leave it alone: a thread's seeded state restored by another thread's
+    Trainer would outlast the fit.
+    """
+    draws = SeededDraws(0 if seed is None else seed)
+    if not seed_global:
+        with draws:
+            return build()
     devices = None if torch.cuda.is_available() else []
     with SEEDING, torch.random.fork_rng(devices=devices):
-        if seed is None:
-            return build()
-        torch.manual_seed(seed)  # for draws that bypass torch's functions
-        with SeededDraws(seed):  # immune to another thread's Trainer resetting the generator
+        if seed is not None:
+            torch.manual_seed(seed)
+        with draws:
             return build()
 
 

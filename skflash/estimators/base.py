@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -143,7 +144,9 @@ class BaseFlashEstimator(BaseEstimator):
         continuing = incremental and hasattr(self, "task_")
         snapshot = self.task_.snapshot() if continuing else None
         try:
-            self._train(X, y, sample_weight, continuing, max_epochs, classes)
+            # a fit called inside torch.inference_mode() (a serving block) still trains
+            with torch.inference_mode(False), torch.enable_grad():
+                self._train(X, y, sample_weight, continuing, max_epochs, classes)
         except BaseException:
             if snapshot is not None:
                 snapshot.restore()
@@ -242,6 +245,7 @@ class BaseFlashEstimator(BaseEstimator):
                 params, rows.n_inputs, rows.target, rows.table.categories, plan.epochs
             ),
             plan.init_seed,
+            seed_global=not serving.own_network(params["backbone"], params["task"]),
         )
         task.preprocess = preprocess_for(task, rows, params, self._standardize_target())
         task.to(task.preprocess.dtype)

@@ -16,7 +16,7 @@ import torch
 from skflash.core.threads import threads_for_setting, torch_threads
 from skflash.data.row_blocks import RowBlocks, is_dask_collection
 from skflash.estimators.fit_plan import PREDICT_BATCH_SIZE
-from skflash.estimators.serving import traced_path
+from skflash.estimators.serving import eval_twin, traced_path
 
 
 def model_outputs(estimator: Any, X: Any) -> np.ndarray:
@@ -49,7 +49,8 @@ def model_outputs(estimator: Any, X: Any) -> np.ndarray:
     # The outputs become numpy arrays at once, so inference mode (cheaper than no_grad
     # for each operation) is safe.
     with torch_threads(threads), torch.inference_mode():
-        for batch in task.predict_batches(X, batch_size=PREDICT_BATCH_SIZE):
+        twin = eval_twin(task)
+        for batch in task.predict_batches(X, batch_size=PREDICT_BATCH_SIZE, network=twin):
             if batch.dtype in (torch.float16, torch.bfloat16):
                 batch = batch.float()  # numpy has no half precision types of torch's
             values = (batch if batch.device.type == "cpu" else batch.cpu()).numpy()

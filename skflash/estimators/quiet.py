@@ -38,19 +38,21 @@ _MODULES = (r"pytorch_lightning(\.|$)", r"lightning_fabric(\.|$)", r"lightning(\
 class _InQuietThread:
     """A warning filter's module test (the warnings machinery calls its ``match``):
     one of Lightning's modules, warning in a thread inside a quiet block. ``pattern``
-    is what a copy of the filter made elsewhere (scikit-learn's tasks) matches."""
+    is what a copy of the filter made elsewhere matches (scikit-learn's tasks copy the
+    filters they find into their threads): nothing, so that a copy left behind never
+    hides the user's own Lightning warnings."""
 
     __slots__ = ("_regex", "pattern")
 
     def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
+        self.pattern = f"(?!){pattern}"  # matches nothing: copies made elsewhere stay inert
         self._regex = re.compile(pattern)
 
     def match(self, module: str) -> bool:
         return getattr(_thread, "depth", 0) > 0 and self._regex.match(module) is not None
 
     def __repr__(self) -> str:
-        return f"<{self.pattern!r} in a quiet skflash fit>"
+        return f"<{self._regex.pattern!r} in a quiet skflash fit>"
 
 
 #: The filters: ignore what Lightning warns in a quiet thread (warnings' 5-tuples).
@@ -63,8 +65,14 @@ _thread = threading.local()  # .depth: quiet blocks this thread is in
 
 
 def _after_fork() -> None:
-    global _lock
+    global _lock, _depth
     _lock = threading.Lock()  # another thread may have held it at the fork
+    # only the forking thread lives on in the child: the other threads' blocks are gone
+    own = getattr(_thread, "depth", 0)
+    if _depth > own and not _rank_quieted:
+        _depth = own
+        if own == 0:
+            _uninstall()
 
 
 os.register_at_fork(after_in_child=_after_fork)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from skflash.core.aliased import aliased
 from skflash.core.backbones import is_built_in
 from skflash.core.model import Task
 from skflash.core.threads import torch_threads
@@ -106,17 +107,6 @@ class PredictPath(nn.Module):
         rows hold an infinity."""
         infinite.copy_(rows.isinf().any())
         return out.copy_(self(rows))
-
-
-def aliased(network: nn.Module) -> nn.Module:
-    """A copy of ``network`` whose weights and buffers share their storage with
-    ``network``'s and need no gradient."""
-    shared: dict[int, Any] = {
-        id(weight): nn.Parameter(weight.detach(), requires_grad=False)
-        for weight in network.parameters()
-    }
-    shared.update((id(buffer), buffer.detach()) for buffer in network.buffers())
-    return copy.deepcopy(network, memo=shared)
 
 
 def _applies(task: Task, dtype: torch.dtype) -> bool:
@@ -315,10 +305,11 @@ class Serving:
     own attributes stay as its :class:`ModelWatch` saw them; a copied or pickled Task
     (``copy.deepcopy``, a spawned process) counts again."""
 
-    __slots__ = ("state",)
+    __slots__ = ("state", "twin")
 
     def __init__(self) -> None:
         self.state: int | TracedPath | _Refused = 0
+        self.twin: tuple[ModelWatch, nn.Module] | None = None
 
     def __reduce__(self) -> tuple:
         return Serving, ()
@@ -356,6 +347,25 @@ def traced_path(task: Task, width: int, dtype: torch.dtype) -> TracedPath | None
                 serving.state = TracedPath(*traced, watch, width, dtype)
         state = serving.state
     return state if type(state) is TracedPath else None
+
+
+def eval_twin(task: Task) -> nn.Module | None:
+    """An eval-mode twin of the Task's network sharing its weights, for the eager path,
+    kept while the model is what it was made from: predict never switches the modes of
+    a network that a fit in another thread may be training. None: the Task is called
+    itself (not a network of skflash's own; a hook or autocast that the twin would miss)."""
+    serving = vars(task).get(STATE)
+    if type(serving) is not Serving:
+        return None
+    kept = serving.twin
+    if kept is not None and kept[0].unchanged():
+        return kept[1]
+    watch = ModelWatch(task)
+    if not watch.applies():
+        return None
+    twin = aliased(task.model).eval()
+    serving.twin = (watch, twin)
+    return twin
 
 
 def own_network(backbone: Any, task: Any) -> bool:
