@@ -167,7 +167,7 @@ def _shared(value: Any) -> bool:
         return issubclass(value, (Preprocess, Postprocess, BaseException)) or (
             hasattr(value, "__dataclass_fields__")
         )
-    return isinstance(value, type(threading.Lock()))
+    return isinstance(value, (type(threading.Lock()), type(threading.RLock())))
 
 
 def _share_with(module: types.ModuleType, original: types.ModuleType) -> None:

@@ -296,16 +296,27 @@ def test_a_classifier_changed_by_hand_answers_as_eager(diabetes):
     gc.collect()
 
 
-def test_predict_leaves_the_layers_modes_alone_during_the_call(diabetes):
+def test_predict_leaves_the_layers_modes_alone_during_the_call(diabetes, monkeypatch):
+    from skflash.estimators import prediction
+
     X, y = diabetes
     reg = FlashRegressor(max_epochs=2, random_state=0, n_ensemble="auto", backbone__dropout=0.3)
     reg.fit(X, y)
     expected = reg.predict(X[:6])
     network = reg.task_.model
     network.train()  # as a fit running in another thread leaves it
-    modes_seen = []
-    last = [m for m in network.modules() if not list(m.children())][-1]
-    last.register_forward_hook(lambda *_: modes_seen.append(network.training))
+    modes_seen, twin_of = [], prediction.eval_twin
+
+    def watched_twin(task):
+        twin = twin_of(task)
+
+        def forward(batch):
+            modes_seen.append(all(module.training for module in network.modules()))
+            return twin(batch)
+
+        return forward
+
+    monkeypatch.setattr(prediction, "eval_twin", watched_twin)
     np.testing.assert_array_equal(reg.predict(X[:6]), expected)
     assert modes_seen == [True]  # the network itself was never switched to eval
 

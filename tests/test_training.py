@@ -201,38 +201,26 @@ def test_threaded_search_gives_the_sequential_results(diabetes):
     )
 
 
-class DrawsWhileTheGeneratorIsReset(torch.nn.Module):
-    """A backbone whose second layer is drawn after another thread reset torch's global
-    generator, as Lightning's Trainer does after its sanity check (``isolate_rng``)."""
-
-    reset_between_layers = False
-    seed_seen: int | None = None
-
-    def __init__(self, n_inputs: int, n_outputs: int) -> None:
-        super().__init__()
-        self.first = torch.nn.Linear(n_inputs, 8)
-        if self.reset_between_layers:
-            other = threading.Thread(target=torch.manual_seed, args=(123,))
-            other.start()
-            other.join()
-            type(self).seed_seen = torch.initial_seed()
-        self.second = torch.nn.Linear(8, n_outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.second(torch.relu(self.first(x)))
-
-
 def test_initial_weights_ignore_another_threads_generator_reset(diabetes, monkeypatch):
     def weights() -> list:
-        reg = FlashRegressor(backbone=DrawsWhileTheGeneratorIsReset, max_epochs=1, random_state=0)
-        reg.set_params(learning_rate=1e-12).fit(*diabetes)
+        reg = FlashRegressor(max_epochs=1, random_state=0).fit(*diabetes)
         return [p.detach().clone() for p in reg.task_.parameters()]
 
     undisturbed = weights()
-    monkeypatch.setattr(DrawsWhileTheGeneratorIsReset, "reset_between_layers", True)
+    built, resets = torch.nn.SiLU.__init__, []
+
+    def reset_between_layers(self, *args, **kwargs):  # the activations come between layers
+        # another thread's Trainer sets the global generator back after its sanity check
+        other = threading.Thread(target=torch.manual_seed, args=(123,))
+        other.start()
+        other.join()
+        resets.append(torch.initial_seed())
+        built(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.SiLU, "__init__", reset_between_layers)
     disturbed = weights()
+    assert resets and set(resets) == {123}
     assert all(map(torch.equal, disturbed, undisturbed))
-    assert DrawsWhileTheGeneratorIsReset.seed_seen == 123  # the reset did happen, mid-build
 
 
 def test_pickled_models_carry_no_training_device_tensors(diabetes):
@@ -320,20 +308,51 @@ def test_a_fit_in_a_pool_worker_restores_the_workers_logger_levels():
     assert before == after
 
 
-class SeedSeen(Callback):
-    ignores_steps = True
-    seen: list = []
+@pytest.mark.parametrize("backbone_kwargs", [{}, {"backbone__activation": torch.nn.RReLU}])
+def test_seeded_fits_ignore_the_global_generators_state(diabetes, backbone_kwargs):
+    # RReLU draws from torch's global generator in training, as dropout does on a GPU
+    answers = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        reg = FlashRegressor(max_epochs=2, random_state=0, **backbone_kwargs).fit(*diabetes)
+        answers.append(reg.predict(diabetes[0][:20]))
+    np.testing.assert_array_equal(*answers)
 
-    def on_train_start(self, trainer, pl_module):
-        type(self).seen.append(torch.initial_seed())
+
+def test_a_dropped_model_is_freed_at_once(diabetes):
+    import gc
+    import weakref
+
+    from skflash.estimators import serving
+
+    X, y = diabetes
+    reg = FlashRegressor(max_epochs=1, random_state=0).fit(X, y)
+    for _ in range(serving.CALLS_BEFORE_TRACING + 2):  # the eager twin, then the traced path
+        reg.predict(X[:3])
+    task = weakref.ref(reg.task_)
+    gc.disable()
+    try:
+        del reg
+        assert task() is None  # no reference cycle waits for the garbage collector
+    finally:
+        gc.enable()
 
 
-def test_a_default_fit_never_seeds_torchs_global_generator(diabetes):
-    # another thread's Trainer restores the global generator to what it saw: a seeded
-    # state put there by a fit would outlast it
-    torch.manual_seed(1234)
-    FlashRegressor(max_epochs=1, random_state=0, callbacks=[SeedSeen()]).fit(*diabetes)
-    assert SeedSeen.seen == [1234]
+class ForksWhileBuilt(torch.nn.Linear):
+    """A backbone that starts a fork-based pool as it is built."""
+
+    def __init__(self, n_inputs: int, n_outputs: int) -> None:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.map(abs, [-1]) == [1]
+        super().__init__(n_inputs, n_outputs)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+def test_a_network_of_the_users_may_fork_while_it_is_built(diabetes):
+    reg = FlashRegressor(backbone=ForksWhileBuilt, max_epochs=1, random_state=0)
+    assert reg.fit(*diabetes).score(*diabetes) is not None
 
 
 def test_fit_inside_inference_mode_trains_as_outside(diabetes):

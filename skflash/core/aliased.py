@@ -28,26 +28,21 @@ def aliased(network: nn.Module) -> nn.Module:
 
 
 def eval_forward(
-    task: nn.Module, forwards_model: bool, twin: nn.Module | None = None
+    task: nn.Module, twin: nn.Module | None = None
 ) -> tuple[Callable, list[nn.Module]]:
     """What a predict of ``task`` calls on each batch to run every layer in eval mode, and
     the modules switched to eval mode for it, to switch back to train mode afterwards.
 
-    ``twin``, an eval-mode twin of the model kept by the caller, is called when given
-    (the estimators keep one: a fit of the Task in another thread may switch it to train
-    mode at any moment). A Task in eval mode (as a fit leaves it) is called as it is.
-    Otherwise, a Task whose forward only calls its ``model`` (``forwards_model``) and has
-    no forward hook of its own predicts through a new twin; any other Task is switched.
+    ``twin``, an eval-mode twin of the model kept by the caller, is called when given:
+    the estimators keep one for their own networks, which a fit in another thread may
+    switch to train mode at any moment. Otherwise the Task is called itself, its modules
+    in train mode switched to eval mode for the call, as Lightning's predict does (a twin
+    made for each call would cost a copy of the model, and not every model can be
+    copied).
     """
     if twin is not None:
         return twin, []
     training = [module for module in task.modules() if module.training]
-    if not training:
-        return task, []
-    model = getattr(task, "model", None)
-    hooked = task._forward_hooks or task._forward_pre_hooks
-    if forwards_model and isinstance(model, nn.Module) and not hooked:
-        return aliased(model).eval(), []
     for module in training:
         module.training = False
     return task, training

@@ -332,9 +332,8 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
         """Yield postprocessed model outputs for raw data ``x``, one batch at a time.
 
         Runs the predict-stage hooks, the model in eval mode on its device without
-        gradients, and the Postprocess's ``per_batch_transform``. A model in
-        train mode predicts through ``network`` or an eval-mode twin (see
-        :func:`~skflash.core.aliased.eval_forward`).
+        gradients, and the Postprocess's ``per_batch_transform``: through ``network``, an
+        eval-mode twin of the model, when given (see :mod:`skflash.core.aliased`).
         """
         pipeline = self.data_pipeline
         dataset = x if isinstance(x, AutoDataset) else AutoDataset(x, pipeline, "predict")
@@ -345,7 +344,7 @@ class Task(FitLifecycle, FusedSteps, pl.LightningModule):
         else:
             loader = pipeline.dataloader(dataset, batch_size)
         device_transform = pipeline.device_transform("predict")
-        forward, switched = eval_forward(self, type(self).forward is Task.forward, network)
+        forward, switched = eval_forward(self, network)
         try:
             device, dtype = self.device, self.dtype
             with torch.no_grad():

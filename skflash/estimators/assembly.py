@@ -28,8 +28,9 @@ from skflash.estimators import fit_plan, routing
 
 #: Held while torch's global generator is seeded, read or restored by a fit, so that
 #: threads cannot interleave a seeding and the draws that follow it.
-SEEDING = threading.Lock()
-# Free in a forked child: held across the fork (briefly), so no other thread holds it then.
+SEEDING = threading.RLock()
+# Free in a forked child: taken across the fork, so no other thread holds it then
+# (re-entrant: a network of the user's may fork while it is built under the lock).
 os.register_at_fork(
     before=SEEDING.acquire, after_in_parent=SEEDING.release, after_in_child=SEEDING.release
 )
@@ -101,24 +102,22 @@ def task_arguments(
 def seeded_task(build: Callable[[], Task], seed: int | None, seed_global: bool = False) -> Task:
     """``build()`` with the initial weights it draws (a backbone class built, the head)
     coming from ``seed`` (None: the draws are discarded, as when saved weights replace
-    them), drawn from a generator of this thread's own (:class:`SeededDraws`): another
-    thread's Trainer resets torch's global generator after its sanity check.
+    them).
 
-    ``seed_global`` (a network of the user's) also seeds the global generator for the
-    build, for draws made past torch's functions, and restores it afterwards. skflash's
-    own networks leave it alone: a thread's seeded state restored by another thread's
-    Trainer would outlast the fit.
+    skflash's own networks draw them from a generator of this thread's own
+    (:class:`SeededDraws`): another thread's Trainer resets torch's global generator after
+    its sanity check. A network of the user's (``seed_global``) is built after seeding
+    the global generator, under the seeding lock, as it may seed or draw past torch's
+    functions itself; the generator is restored afterwards.
     """
-    draws = SeededDraws(0 if seed is None else seed)
     if not seed_global:
-        with draws:
+        with SeededDraws(0 if seed is None else seed):
             return build()
     devices = None if torch.cuda.is_available() else []
     with SEEDING, torch.random.fork_rng(devices=devices):
         if seed is not None:
             torch.manual_seed(seed)
-        with draws:
-            return build()
+        return build()
 
 
 def trainable_count(task: Task) -> int:

@@ -13,6 +13,7 @@ path traced again.
 from __future__ import annotations
 
 import operator
+import weakref
 from typing import Any
 
 import torch
@@ -57,14 +58,16 @@ class ModelWatch:
         "stages",
         "storage",
         "tables",
-        "task_attributes",
+        "task",
         "tensors",
         "types",
     )
 
     def __init__(self, task: Task) -> None:
-        self.modules = modules = tuple(task.modules())
-        self.task_attributes = vars(task)
+        modules = tuple(task.modules())
+        # the Task holds its watch: a weak reference to it, so that no cycle keeps it alive
+        self.task = weakref.ref(task)
+        self.modules = modules[1:]
         self.stages = _STAGES(task)  # a fit may wrap them in a new DataPipeline
         plain = tuple(map(vars, self.stages))
         tables = [t for m in modules for t in (m._modules, m._parameters, m._buffers)]
@@ -97,11 +100,13 @@ class ModelWatch:
     def applies(self) -> bool:
         """Whether a trace taken now would repeat the eager path: no forward hook, no
         ``forward`` set on the Task itself, autocast off."""
-        return not (any(self.hooks) or "forward" in self.task_attributes or _autocast())
+        task = self.task()
+        return not (task is None or any(self.hooks) or "forward" in vars(task) or _autocast())
 
     def unchanged(self) -> bool:
         """Whether the Task still computes what was traced (see the class docstring)."""
-        if any(self.hooks) or "forward" in self.task_attributes or _autocast():
+        task = self.task()
+        if task is None or any(self.hooks) or "forward" in vars(task) or _autocast():
             return False
         try:
             current = tuple(map(_item, self.owners, self.keys))
@@ -109,9 +114,9 @@ class ModelWatch:
             return False
         return (
             all(map(operator.is_, current, self.snapshot))
-            and all(map(operator.is_, _STAGES(self.modules[0]), self.stages))
+            and all(map(operator.is_, _STAGES(task), self.stages))
             and tuple(map(len, self.tables)) == self.sizes
-            and tuple(map(type, self.modules)) == self.types
+            and (type(task), *map(type, self.modules)) == self.types
             and tuple(map(torch.Tensor.data_ptr, self.tensors)) == self.storage
         )
 

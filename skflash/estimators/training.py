@@ -27,7 +27,6 @@ from skflash.estimators.assembly import SEEDING, trainable_count
 from skflash.estimators.callbacks import BestWeights, EpochProgress, History, QuietFit
 from skflash.estimators.fit_plan import logs_epoch_metrics
 from skflash.estimators.quiet import keep_quiet, quiet_lightning
-from skflash.estimators.serving import own_network
 
 
 @dataclasses.dataclass
@@ -165,9 +164,8 @@ def run_trainer(
         datamodule.batch_size = processes.process_batch_size(
             params["batch_size"], datamodule.batch_size, trainer.world_size
         )
-    if not own_network(params["backbone"], params["task"]):
-        with SEEDING:  # what a network of the user's draws in training (torch's dropout)
-            torch.manual_seed(seed)
+    with SEEDING:  # what training draws from the global generator (dropout on a GPU)
+        torch.manual_seed(seed)
     seed_layers(task, seed)  # the built-in dropout's own generators: threads keep them
     n_trainable = trainable_count(task)
     threads = threads_for_setting(params["num_threads"], n_trainable, datamodule.batch_size)
