@@ -352,3 +352,15 @@ def test_predicts_beside_partial_fit_neither_fail_nor_change_its_training(dropou
     beside, problems = trained(True)
     assert problems == []
     np.testing.assert_array_equal(beside, alone)
+
+
+def test_the_model_watch_holds_its_task_weakly(diabetes):
+    import sys
+
+    from skflash.estimators.model_watch import ModelWatch
+
+    task = FlashRegressor(max_epochs=1, random_state=0).fit(*diabetes).task_
+    before = sys.getrefcount(task)
+    watch = ModelWatch(task)  # kept on the Task itself: a strong reference makes a cycle
+    assert sys.getrefcount(task) == before
+    assert watch.task() is task and watch.unchanged()
