@@ -363,7 +363,8 @@ def eval_twin(task: Task) -> nn.Module | None:
     watch = ModelWatch(task)
     if not watch.applies():
         return None
-    twin = aliased(task.model).eval()
+    with torch.inference_mode(False):  # plain views: training changes them in place
+        twin = aliased(task.model).eval()
     serving.twin = (watch, twin)
     return twin
 
