@@ -21,7 +21,7 @@ from torch.nn.utils import parametrize, prune
 
 from skflash import FlashClassifier, FlashRegressor
 from skflash.core.backbones import TABULAR_BACKBONES
-from skflash.estimators import serving
+from skflash.estimators import predict_graph, serving
 from tests.test_serving import _eager, _served, _state
 
 
@@ -179,14 +179,14 @@ def test_a_registered_backbone_of_the_users_is_never_traced(diabetes):
 def test_tracing_sets_no_warning_filter(diabetes, monkeypatch):
     X, y = diabetes
     reg = FlashRegressor(max_epochs=1, random_state=0).fit(X, y)
-    trace = serving._trace
+    trace = predict_graph._trace
     filters = []
 
     def watched(*args):
         filters.append(list(warnings.filters))
         return trace(*args)
 
-    monkeypatch.setattr(serving, "_trace", watched)
+    monkeypatch.setattr(predict_graph, "_trace", watched)
     before = list(warnings.filters)
     _served(reg, X[:1])
     assert filters and all(seen == filters[0] for seen in filters)
@@ -197,28 +197,28 @@ def test_a_second_model_of_one_architecture_is_traced_once(diabetes):
     X, y = diabetes
     regs = [FlashRegressor(max_epochs=1, random_state=s).fit(X, y) for s in (0, 1)]
     _served(regs[0], X[:1])
-    before = serving._traces
+    before = predict_graph._traces
     _served(regs[1], X[:1])
-    assert serving._traces == before + 1  # its architecture's trial trace is not repeated
+    assert predict_graph._traces == before + 1  # its architecture's trial trace is not repeated
 
 
 @pytest.mark.parametrize("fit_again", ["partial_fit", "warm_start"])
 def test_a_continued_fit_keeps_the_traced_path_and_its_answers_follow(fit_again, traced):
     reg, X = _fresh(traced)
-    path, traces, before = _state(reg), serving._traces, reg.predict(X[:7])
+    path, traces, before = _state(reg), predict_graph._traces, reg.predict(X[:7])
     y = reg.predict(X) + 30.0
     if fit_again == "partial_fit":
         reg.partial_fit(X, y)
     else:
         reg.set_params(warm_start=True, max_epochs=1).fit(X, y)
-    assert _state(reg) is path and serving._traces == traces  # the optimizer edits in place
+    assert _state(reg) is path and predict_graph._traces == traces  # the optimizer edits in place
     after = reg.predict(X[:7])
     assert not np.array_equal(after, before)
     np.testing.assert_array_equal(after, _eager(reg, X[:7]))
 
 
 def test_past_the_process_limit_models_answer_eagerly(diabetes, monkeypatch):
-    monkeypatch.setattr(serving, "_traces", serving.MAX_TRACES)
+    monkeypatch.setattr(predict_graph, "_traces", predict_graph.MAX_TRACES)
     X, y = diabetes
     reg = FlashRegressor(max_epochs=1, random_state=0).fit(X, y)
     for _ in range(serving.CALLS_BEFORE_TRACING + 1):
@@ -255,7 +255,7 @@ def test_a_call_made_during_a_trace_may_trace_another_model(diabetes, monkeypatc
     for reg in regs:
         for _ in range(serving.CALLS_BEFORE_TRACING - 1):
             reg.predict(X[:1])
-    trace, inner = serving._trace, []
+    trace, inner = predict_graph._trace, []
 
     def interrupted(*args):
         if not inner:
@@ -263,7 +263,7 @@ def test_a_call_made_during_a_trace_may_trace_another_model(diabetes, monkeypatc
             inner[0] = regs[1].predict(X[:1])  # due to trace: the lock is re-entrant
         return trace(*args)
 
-    monkeypatch.setattr(serving, "_trace", interrupted)
+    monkeypatch.setattr(predict_graph, "_trace", interrupted)
     done = threading.Event()
     worker = threading.Thread(target=lambda: (regs[0].predict(X[:1]), done.set()), daemon=True)
     worker.start()
