@@ -139,6 +139,24 @@ def test_partial_fit_needs_classes_and_rejects_unknown_labels(three_classes):
         clf.partial_fit(X, np.where(y == 2, 7, y))
 
 
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ([0, 1], r"y contains labels \[2\] that are not in classes \[0, 1\]"),
+        ([], "classes is empty"),
+        (["a", "b", "c"], "Mix of label input types"),
+    ],
+)
+def test_first_partial_fit_refuses_classes_that_miss_labels_of_y(three_classes, classes, message):
+    X, y = three_classes
+    clf = FlashClassifier(**FAST)
+    with pytest.raises(ValueError, match=message):
+        clf.partial_fit(X, y, classes=classes)
+    assert not hasattr(clf, "classes_")
+    with pytest.raises(ValueError, match="classes holds only 0"):
+        clf.partial_fit(X[y == 0], y[y == 0], classes=[0])
+
+
 def test_classification_bad_targets(three_classes):
     X, y = three_classes
     with pytest.raises(ValueError, match="only one class is present"):

@@ -165,6 +165,9 @@ def test_inputs_are_never_modified_and_dtypes_accepted(data):
     reg32 = FlashRegressor(**FAST).fit(X32, y)
     assert reg32.task_.dtype == torch.float32
     assert reg32.predict(X32).dtype == np.float32
+    big_endian = X32.astype(">f4")  # any byte order: the answers keep the input's type
+    assert reg32.predict(big_endian).dtype == np.float32
+    np.testing.assert_array_equal(reg32.predict(big_endian), reg32.predict(X32))
     for before, after in zip(copies, (X, y, X32), strict=True):
         np.testing.assert_array_equal(before, after)
     np.testing.assert_array_equal(weights, w_copy)

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import torch
 from pytorch_lightning.callbacks import Callback
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_diabetes, make_regression
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 import skflash as flash
 from skflash import FlashRegressor
+from skflash.core.threads import torch_threads
 from skflash.data.numpy_data import NumpyDataModule
 from skflash.tasks import RegressionTask
 
@@ -52,8 +53,9 @@ def test_ctrl_c_during_fit_raises_keyboard_interrupt(diabetes):
 CTRL_C_SCRIPT = """
 import signal
 from pytorch_lightning.callbacks import Callback
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_diabetes, make_regression
 from skflash import FlashRegressor
+from skflash.core.threads import torch_threads
 
 # Ctrl+C live, as in a terminal (a shell starts background jobs with SIGINT ignored).
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -384,3 +386,32 @@ def test_a_process_forked_while_another_thread_seeds_can_fit():
         child.kill()
     assert child.exitcode == 0
     assert queue.get(timeout=5) > 0
+
+
+def _predict_and_fit_in_child(queue, reg, X, y) -> None:
+    import faulthandler
+
+    faulthandler.dump_traceback_later(50, exit=True)  # a hang fails with its traceback
+    answers = reg.predict(X)  # rows enough for torch's two threads in the parent
+    queue.put((answers, FlashRegressor(max_epochs=1, random_state=0).fit(X, y).score(X, y)))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+def test_a_process_forked_after_predicting_on_two_threads_predicts_and_fits():
+    import multiprocessing
+
+    X, y = make_regression(3000, 50, random_state=0)
+    reg = FlashRegressor(max_epochs=1, random_state=0).fit(X, y)
+    with torch_threads(2):
+        expected = reg.predict(X)  # torch's OpenMP threads started in this process
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_predict_and_fit_in_child, args=(queue, reg, X, y))
+    child.start()
+    child.join(60)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0  # it hung in torch's OpenMP pool, on two threads
+    answers, score = queue.get(timeout=5)
+    np.testing.assert_allclose(answers, expected, rtol=1e-5, atol=1e-4)
+    assert 0 < score <= 1

@@ -185,6 +185,9 @@ class TableEncoder:
                 "X is a pandas Series; pass a DataFrame. For one row, use df.iloc[[i]] (a "
                 "one-row DataFrame) rather than df.iloc[i]."
             )
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f" and not X.dtype.isnative:
+            # scikit-learn's checks would make a big-endian float32 array float64
+            return X.astype(X.dtype.newbyteorder("="))
         if not isinstance(X, pd.DataFrame):
             return X
         skip = set() if self.categories is None else set(self.categories.columns)

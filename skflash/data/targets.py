@@ -252,15 +252,34 @@ class ClassLabels:
         if cls._checked(y) == "multilabel-indicator":
             return cls(np.arange(y.shape[1]), multi_label=True)
         y = column_or_1d(y, warn=True)
-        if classes is not None:
-            _refuse_mixed_types(np.asarray(classes, dtype=object), "classes")
-        found = unique_labels(y) if classes is None else unique_labels(classes)
+        found = unique_labels(y) if classes is None else cls._listed(y, classes)
         if len(found) < 2:
             raise ValueError(
-                "Classifier can't train when only one class is present: y holds only "
+                "Classifier can't train when only one class is present: "
+                f"{'y' if classes is None else 'classes'} holds only "
                 f"{_plain(found[0])!r}. Pass data with at least two classes."
             )
         return cls(found)
+
+    @staticmethod
+    def _listed(y: np.ndarray, classes: Any) -> np.ndarray:
+        """The sorted labels of ``classes``, checked to hold every label of ``y``."""
+        listed = np.asarray(classes, dtype=object)
+        if listed.size == 0:
+            raise ValueError(
+                "classes is empty: pass every label that y may hold, e.g. classes=np.unique(y_all)."
+            )
+        _refuse_mixed_types(listed, "classes")
+        found = unique_labels(classes)
+        unique_labels(y, found)  # one type of label in both: scikit-learn's error otherwise
+        missing = np.setdiff1d(unique_labels(y), found)
+        if len(missing):
+            raise ValueError(
+                f"y contains labels {missing.tolist()} that are not in classes "
+                f"{found.tolist()}. Pass every label that y may hold in `classes`, e.g. "
+                "classes=np.unique(y_all)."
+            )
+        return found
 
     def encode(self, y: np.ndarray, classes: Any = None) -> np.ndarray:
         """The codes the loss compares with the logits."""
