@@ -18,9 +18,6 @@ from skflash.estimators import predict_graph, serving
 from skflash.estimators.model_watch import ModelWatch
 from skflash.tasks import RegressionTask
 
-#: torch's deprecation notice for its tracer, which Python's default filters hide.
-TRACING_DEPRECATED = "`torch.jit.trace_method` is deprecated"
-
 
 @pytest.fixture(scope="module")
 def fitted(diabetes):
@@ -99,8 +96,7 @@ def _eager(est, X):
 def _served(est, X):
     """``est``'s outputs for ``X`` once enough small calls have had its path traced."""
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # tracing is silent, but for torch's own notice
-        warnings.filterwarnings("ignore", TRACING_DEPRECATED, DeprecationWarning)
+        warnings.simplefilter("error")  # tracing is silent, torch's notices included
         for _ in range(serving.CALLS_BEFORE_TRACING):
             est.predict(X[:1])
     assert isinstance(_state(est), serving.TracedPath)

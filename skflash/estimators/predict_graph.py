@@ -34,6 +34,7 @@ from skflash.core.threads import torch_threads
 from skflash.data.numpy_data import NumpyPreprocess
 from skflash.data.numpy_postprocess import NumpyPostprocess
 from skflash.estimators.model_watch import ModelWatch
+from skflash.estimators.quiet import quiet_lightning
 from skflash.tasks.classification import ClassificationPostprocess
 
 #: The Postprocesses of the estimators' own Tasks, whose steps a trace repeats.
@@ -165,16 +166,16 @@ def traced(task: Task, width: int, dtype: torch.dtype) -> Any:
     first network of each architecture is traced twice, once over a copy whose weights
     are then changed in place and must show the change, or predict stays eager.
 
-    No warning filter is set: filters are process-wide, and another thread may be
-    warning meanwhile. Tracing's own deprecation notice is torch's, hidden by Python's
-    default filters (where warnings are errors, the trace fails and predict stays eager).
+    torch's notices about its tracer (deprecated; a trace that may not generalize) are
+    silenced for this thread alone (:func:`~skflash.estimators.quiet.quiet_lightning`):
+    they speak of skflash's use of the tracer, and the probe checks the trace.
     """
     global _traces
     if not TRACEABLE_PYTHON or _traces >= MAX_TRACES:
         return None
     probe = _probe(width, task.preprocess.num_codes, dtype)
     try:
-        with torch.inference_mode(False), torch.no_grad():
+        with quiet_lightning(), torch.inference_mode(False), torch.no_grad():
             architecture = _architecture(task.model, dtype)
             if architecture not in _reads_live_weights:
                 _traces += 1

@@ -32,7 +32,14 @@ _LOGGERS = (
     "lightning.pytorch",
     "lightning.fabric",
 )
-_MODULES = (r"pytorch_lightning(\.|$)", r"lightning_fabric(\.|$)", r"lightning(\.|$)")
+#: Lightning's modules, and torch's tracer (predict's path is traced in a quiet block: its
+#: deprecation notice and tracer warnings are about skflash's use of it, not the user's).
+_MODULES = (
+    r"pytorch_lightning(\.|$)",
+    r"lightning_fabric(\.|$)",
+    r"lightning(\.|$)",
+    r"torch\.jit(\.|$)",
+)
 
 
 class _InQuietThread:
