@@ -5,8 +5,9 @@ share one setting: the first to enter sets it, the last to leave restores exactl
 was there (the caller's own changes made in between are kept).
 
 Warnings are silenced for the threads inside a quiet block only: the filters it adds
-match Lightning's modules while the warning is raised in such a thread, so another
-thread's own Lightning work keeps its warnings. Warning filters are process-wide too,
+match Lightning's modules (and torch's tracer, which predict's path uses) while the
+warning is raised in such a thread, so another thread's own Lightning work keeps its
+warnings. Warning filters are process-wide too,
 and not every thread leaves them alone: scikit-learn's joblib tasks (a search under the
 threading backend, Dask workers with several threads) replace the whole list at each
 task's start and end. The filters are therefore put back whenever a quiet thread finds
@@ -124,8 +125,8 @@ def _uninstall() -> None:
 
 @contextlib.contextmanager
 def quiet_lightning(enabled: bool = True) -> Iterator[None]:
-    """Silence Lightning's info logging, and its warnings in this thread, while the
-    block runs."""
+    """Silence Lightning's info logging, and its warnings and torch's tracer notices in
+    this thread, while the block runs."""
     global _depth
     if not enabled:
         yield
